@@ -1,0 +1,50 @@
+# modelreg — developer entry points. `make demo` and `make test` do all set-up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODELREG := $(VENV)/bin/modelreg
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-unit test-integration lint crds dev-cluster dev-cluster-down demo control-plane clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install modelreg with its test extras
+
+control-plane: venv ## build (first time, ~30 min) or reuse the pinned control-plane binaries
+	$(MODELREG) dev-cluster build
+
+test: control-plane ## run every test (unit + against the local control plane)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+test-unit: venv ## fast tests with no cluster
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
+
+test-integration: control-plane ## tests against the real API server
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/integration
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+
+crds: venv ## regenerate crds/ from the Pydantic models
+	$(PY) -m modelreg.api.crdgen crds
+
+dev-cluster: control-plane ## start (or reuse) the local control plane; prints the kubeconfig path
+	$(MODELREG) dev-cluster up
+
+dev-cluster-down: venv ## stop the local control plane and remove its data
+	$(MODELREG) dev-cluster down
+
+demo: control-plane ## run the walkthrough on the local control plane
+	bash hack/demo.sh
+
+clean: ## remove the virtual environment and caches (not the control-plane cache)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

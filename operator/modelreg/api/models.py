@@ -1,0 +1,608 @@
+"""The modelreg API: Pydantic models of the three kinds (SPEC §1-3).
+
+These models are the single source of truth for the API. The CRD schemas in
+``crds/`` are generated from them by :mod:`modelreg.api.crdgen` (``make crds``),
+and a test proves the committed files equal the generated ones.
+
+Kubernetes-specific schema facts (CEL rules, list types, printer columns) are
+attached to fields with ``json_schema_extra`` so that they live next to the
+field they constrain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# --------------------------------------------------------------------------- enums
+
+Stage = Literal["Development", "Sandbox", "Production", "RolledBack", "Archived"]
+TargetStage = Literal["Development", "Sandbox", "Production"]
+Health = Literal["Unknown", "Healthy", "Degraded", "Critical"]
+Verdict = Literal["Healthy", "Degraded", "Critical", "Inconclusive", "Orphaned"]
+RollbackMode = Literal["Automatic", "IncidentOnly", "Disabled"]
+DriftMetric = Literal["klDivergence", "psi", "jsDivergence"]
+Severity = Literal["low", "medium", "high"]
+IncidentPhase = Literal["Open", "Remediating", "Remediated", "Failed", "Resolved"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+ServingKind = Literal["Deployment", "StatefulSet"]
+
+# --------------------------------------------------------------------------- patterns and bounds
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+VERSION_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+#: Go duration syntax (time.ParseDuration), non-negative.
+DURATION_PATTERN = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+ENV_NAME_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$"
+
+MAX_NAME = 253
+MAX_SHORT = 256
+MAX_URI = 2048
+MAX_TEXT = 16384
+MAX_LIST = 64
+MAX_FEATURES = 50
+MAX_BINS = 500
+MAX_STAGE_HISTORY = 50
+MAX_INCIDENT_SNAPSHOTS = 20
+#: "<name>-model-card" must fit a ConfigMap name (253).
+MAX_MODEL_NAME_LENGTH = 242
+
+
+def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry."""
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    if reason:
+        out["reason"] = reason
+    return out
+
+
+def k8s(**extra: Any) -> dict[str, Any]:
+    """Schema extras passed through to the CRD (keys written as in the CRD)."""
+    return extra
+
+
+class Model(BaseModel):
+    """Base: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False)
+
+    def wire(self) -> dict[str, Any]:
+        """The object as it is written to the API (camelCase, no unset fields)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class OpenModel(Model):
+    """A model that keeps free-form keys beyond the declared ones."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+ShortStr = Annotated[str, Field(max_length=MAX_SHORT)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI)]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=64)]
+Rate = Annotated[float, Field(ge=0, le=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+MetricName = Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=63)]
+
+# --------------------------------------------------------------------------- RegisteredModel spec
+
+
+class Owner(Model):
+    team: ShortStr | None = None
+    contact: ShortStr | None = None
+
+
+class Framework(Model):
+    name: ShortStr
+    version: ShortStr | None = None
+
+
+class Artifact(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(oldSelf.digest) || (has(self.digest) && self.digest == oldSelf.digest)",
+                    "artifact.digest may be added once, then it is immutable",
+                    ".digest",
+                )
+            ]
+        }
+    )
+    uri: Uri = Field(
+        description="Where the model artifact lives. Immutable.",
+        json_schema_extra=k8s(
+            **{"x-kubernetes-validations": [cel("self == oldSelf", "artifact.uri is immutable")]}
+        ),
+    )
+    digest: str | None = Field(
+        default=None,
+        pattern=DIGEST_PATTERN,
+        max_length=71,
+        description="sha256:<64 hex>. Required to leave Development; may be added once, then immutable.",
+    )
+
+
+class Dataset(Model):
+    name: ShortStr
+    uri: Annotated[str, Field(max_length=MAX_URI)] | None = None
+    digest: ShortStr | None = None
+
+
+class Provenance(OpenModel):
+    git_commit: ShortStr | None = None
+    repository: Annotated[str, Field(max_length=MAX_URI)] | None = None
+    pipeline_run: ShortStr | None = None
+    parent_version: ShortStr | None = None
+    training_data: list[Dataset] | None = Field(default=None, max_length=MAX_LIST)
+
+
+class EthicalConsideration(Model):
+    name: ShortStr
+    mitigation: Text | None = None
+
+
+class EvaluationResult(Model):
+    metric: MetricName
+    value: float
+    dataset: ShortStr | None = None
+
+
+class EvaluationRequirement(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.min) || has(self.max)", "a required evaluation needs min or max")
+            ]
+        }
+    )
+    metric: MetricName
+    min: float | None = None
+    max: float | None = None
+
+
+class Approval(Model):
+    by: Annotated[str, Field(min_length=1, max_length=MAX_SHORT)]
+    at: datetime | None = None
+    comment: Text | None = None
+
+
+class PromotionPolicy(Model):
+    min_sandbox_duration: Duration | None = None
+    min_healthy_snapshots: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    require_approval: bool | None = None
+    required_evaluation: list[EvaluationRequirement] | None = Field(default=None, max_length=MAX_LIST)
+
+
+class MaxCriterion(Model):
+    max: NonNegative
+    warn: float | None = Field(default=None, description="Explicit warning level (value ≥ warn warns).")
+
+
+class RateCriterion(Model):
+    max: Rate
+    warn: Rate | None = Field(default=None, description="Explicit warning level (value ≥ warn warns).")
+
+
+class DriftCriterion(Model):
+    metric: DriftMetric | None = None
+    max: NonNegative | None = None
+    warn: NonNegative | None = None
+
+
+class CustomCriterion(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.min) != has(self.max)", "exactly one of min or max must be set")
+            ]
+        }
+    )
+    metric: MetricName
+    min: float | None = None
+    max: float | None = None
+    warn: float | None = None
+
+
+class Criteria(Model):
+    error_rate: RateCriterion | None = None
+    ood_rate: RateCriterion | None = None
+    drift: DriftCriterion | None = None
+    latency_p99_ms: MaxCriterion | None = Field(default=None, alias="latencyP99Ms")
+    custom: list[CustomCriterion] | None = Field(default=None, max_length=MAX_LIST)
+
+
+class RollbackPolicy(Model):
+    mode: RollbackMode | None = None
+    playbook: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$", max_length=63)] | None = None
+    criteria: Criteria | None = None
+    min_samples: Annotated[int, Field(ge=0)] | None = None
+    consecutive_breaches: Annotated[int, Field(ge=1, le=1000)] | None = None
+    warn_ratio: Annotated[float, Field(gt=0, le=1)] | None = None
+    stale_after: Duration | None = None
+    incident_on_warning: bool | None = None
+
+
+class TargetRef(Model):
+    kind: ServingKind
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_NAME)]
+
+
+class Serving(Model):
+    target_ref: TargetRef
+    container: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+    env: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=MAX_SHORT)]
+
+
+class RegisteredModelSpec(Model):
+    model_name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] = Field(
+        description="Versions of one model share it (a DNS label)."
+    )
+    version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=63)] = Field(
+        description="Immutable.",
+        json_schema_extra=k8s(
+            **{"x-kubernetes-validations": [cel("self == oldSelf", "version is immutable")]}
+        ),
+    )
+    description: Text | None = None
+    owner: Owner | None = None
+    license: ShortStr | None = None
+    framework: Framework | None = None
+    artifact: Artifact
+    provenance: Provenance | None = None
+    intended_use: Text | None = None
+    limitations: list[Text] | None = Field(default=None, max_length=MAX_LIST)
+    ethical_considerations: list[EthicalConsideration] | None = Field(default=None, max_length=MAX_LIST)
+    evaluation: list[EvaluationResult] | None = Field(default=None, max_length=MAX_LIST)
+    tags: dict[str, ShortStr] | None = Field(default=None, max_length=MAX_LIST)
+    target_stage: TargetStage | None = Field(
+        default=None, description="Defaults to Development (operator-wide)."
+    )
+    approvals: list[Approval] | None = Field(default=None, max_length=MAX_LIST)
+    promotion_policy: PromotionPolicy | None = None
+    rollback_policy: RollbackPolicy | None = None
+    serving: Serving | None = None
+    snapshot_history_limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+
+# --------------------------------------------------------------------------- shared status pieces
+
+
+class Condition(Model):
+    type: Annotated[str, Field(max_length=316)]
+    status: ConditionStatus
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    message: Annotated[str, Field(max_length=32768)] = ""
+    last_transition_time: datetime | None = None
+    observed_generation: int | None = None
+
+
+CONDITIONS_EXTRA = k8s(**{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+
+
+class Breach(Model):
+    criterion: ShortStr
+    value: float
+    threshold: float
+
+
+class DriftFeatureResult(Model):
+    name: ShortStr
+    kl_divergence: float | None = None
+    psi: float | None = None
+    js_divergence: float | None = None
+
+
+class DriftResult(Model):
+    metric: DriftMetric | None = None
+    value: float | None = None
+    kl_divergence: float | None = None
+    psi: float | None = None
+    js_divergence: float | None = None
+    features: list[DriftFeatureResult] | None = Field(default=None, max_length=MAX_FEATURES)
+    method: Text | None = None
+
+
+Metrics = dict[str, float]
+
+# --------------------------------------------------------------------------- RegisteredModel status
+
+
+class StageHistoryEntry(Model):
+    stage: Stage
+    at: datetime
+    reason: ShortStr
+    message: Text = ""
+
+
+class Gates(Model):
+    sandbox_since: datetime | None = None
+    healthy_snapshots: int = 0
+    pending: list[ShortStr] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class LastSnapshot(Model):
+    name: Annotated[str, Field(max_length=MAX_NAME)]
+    at: datetime | None = None
+    verdict: Verdict
+    metrics: Metrics = Field(default_factory=dict)
+    breaches: list[Breach] = Field(default_factory=list, max_length=MAX_LIST)
+    drift: float | None = None
+
+
+class ConclusiveSnapshot(Model):
+    name: Annotated[str, Field(max_length=MAX_NAME)]
+    at: datetime | None = None
+    verdict: Verdict
+
+
+class IncidentRef(Model):
+    name: Annotated[str, Field(max_length=MAX_NAME)]
+    severity: Severity
+
+
+class RetryRecord(Model):
+    observed_value: ShortStr
+    at: datetime
+    approvals_before: list[Approval] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class RollbackRecord(Model):
+    observed_value: ShortStr
+    at: datetime
+
+
+class ModelCardRef(Model):
+    config_map: Annotated[str, Field(max_length=MAX_NAME)]
+    sha256: ShortStr = Field(description="Hash of the card's inputs; the card is re-rendered when it changes.")
+    stage: Stage | None = None
+    health: Health | None = None
+    metrics: Metrics = Field(default_factory=dict, description="Metrics shown: as of the last stage or health change.")
+    metrics_at: datetime | None = None
+    verdict: Verdict | None = None
+
+
+class EffectivePromotionPolicy(Model):
+    min_sandbox_duration: Duration
+    min_healthy_snapshots: int
+    require_approval: bool
+    required_evaluation: list[EvaluationRequirement] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class EffectiveCriteria(Model):
+    error_rate: RateCriterion | None = None
+    ood_rate: RateCriterion | None = None
+    drift: DriftCriterion | None = None
+    latency_p99_ms: MaxCriterion | None = Field(default=None, alias="latencyP99Ms")
+    custom: list[CustomCriterion] = Field(default_factory=list, max_length=MAX_LIST)
+
+
+class EffectiveRollbackPolicy(Model):
+    mode: RollbackMode
+    playbook: ShortStr
+    criteria: EffectiveCriteria
+    min_samples: int
+    consecutive_breaches: int
+    warn_ratio: float
+    stale_after: Duration
+    incident_on_warning: bool
+
+
+class EffectivePolicy(Model):
+    target_stage: TargetStage
+    promotion_policy: EffectivePromotionPolicy
+    rollback_policy: EffectiveRollbackPolicy
+    snapshot_history_limit: int
+
+
+class RegisteredModelStatus(Model):
+    observed_generation: int | None = None
+    stage: Stage | None = None
+    health: Health | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA
+    )
+    effective_policy: EffectivePolicy | None = None
+    stage_history: list[StageHistoryEntry] = Field(default_factory=list, max_length=MAX_STAGE_HISTORY)
+    production_since: datetime | None = None
+    archived_at: datetime | None = Field(default=None, description="When it was last archived.")
+    gates: Gates | None = None
+    last_snapshot: LastSnapshot | None = None
+    last_conclusive: ConclusiveSnapshot | None = Field(
+        default=None, description="The latest conclusive snapshot (health is derived from it)."
+    )
+    consecutive_breaches: int = 0
+    counted_snapshots: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list,
+        max_length=MAX_INCIDENT_SNAPSHOTS,
+        description="Newest snapshots folded into this status, so a redelivered one is never counted twice.",
+    )
+    incident: IncidentRef | None = None
+    rolled_back_to: ShortStr | None = None
+    retry: RetryRecord | None = None
+    rollback: RollbackRecord | None = Field(default=None, description="Last manual rollback request handled.")
+    model_card: ModelCardRef | None = None
+
+
+# --------------------------------------------------------------------------- PerformanceSnapshot
+
+
+class ModelRef(Model):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_NAME)]
+
+
+class Window(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.start) || !has(self.end) || timestamp(self.start) <= timestamp(self.end)",
+                    "window.start must not be after window.end",
+                )
+            ]
+        }
+    )
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class SnapshotMetrics(Model):
+    error_rate: Rate | None = None
+    ood_rate: Rate | None = None
+    latency_p99_ms: NonNegative | None = Field(default=None, alias="latencyP99Ms")
+    custom: dict[MetricName, float] | None = Field(default=None, max_length=MAX_LIST)
+
+
+Count = Annotated[float, Field(ge=0)]
+
+
+class FeatureHistogram(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "size(self.reference) == size(self.current)",
+                    "reference and current must have the same number of bins",
+                )
+            ]
+        }
+    )
+    name: Annotated[str, Field(min_length=1, max_length=MAX_SHORT)]
+    reference: list[Count] = Field(min_length=1, max_length=MAX_BINS)
+    current: list[Count] = Field(min_length=1, max_length=MAX_BINS)
+
+
+class SnapshotDrift(Model):
+    kl_divergence: NonNegative | None = Field(
+        default=None, description="Precomputed; used only without features."
+    )
+    psi: NonNegative | None = None
+    js_divergence: NonNegative | None = None
+    features: list[FeatureHistogram] | None = Field(default=None, max_length=MAX_FEATURES)
+
+
+class PerformanceSnapshotSpec(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [cel("self == oldSelf", "spec is immutable")]}
+    )
+    model_ref: ModelRef
+    window: Window | None = None
+    sample_count: Annotated[int, Field(ge=0)]
+    metrics: SnapshotMetrics | None = None
+    drift: SnapshotDrift | None = None
+
+
+class PerformanceSnapshotStatus(Model):
+    verdict: Verdict | None = None
+    reason: Text = ""
+    breaches: list[Breach] = Field(default_factory=list, max_length=MAX_LIST)
+    warnings: list[Breach] = Field(default_factory=list, max_length=MAX_LIST)
+    missing: list[ShortStr] = Field(default_factory=list, max_length=MAX_LIST)
+    drift: DriftResult | None = None
+    stage: Stage | None = Field(default=None, description="The version's stage when it was evaluated.")
+    evaluated_at: datetime | None = None
+    orphaned_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- Incident
+
+
+class IncidentModelRef(Model):
+    name: Annotated[str, Field(max_length=MAX_NAME)]
+    model_name: Annotated[str, Field(max_length=63)]
+    version: Annotated[str, Field(max_length=63)]
+
+
+class Trigger(Model):
+    snapshot: Annotated[str, Field(max_length=MAX_NAME)]
+    breaches: list[Breach] = Field(default_factory=list, max_length=MAX_LIST)
+    warnings: list[Breach] = Field(default_factory=list, max_length=MAX_LIST)
+    metrics: Metrics = Field(default_factory=dict)
+
+
+class IncidentSpec(Model):
+    type: Annotated[str, Field(max_length=63)] = "ModelPerformanceDegradation"
+    severity: Severity
+    summary: Text
+    model_ref: IncidentModelRef
+    stage: Stage
+    trigger: Trigger
+    playbook: ShortStr
+    restore_version: ShortStr | None = None
+    dedup_key: Annotated[str, Field(max_length=512)]
+
+
+class IncidentAction(Model):
+    playbook: ShortStr
+    action: ShortStr
+    at: datetime
+    result: Literal["Succeeded", "Failed", "Skipped"]
+    message: Text = ""
+
+
+class IncidentStatus(Model):
+    phase: IncidentPhase | None = None
+    reason: ShortStr | None = None
+    occurrences: int = 0
+    snapshots: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=MAX_INCIDENT_SNAPSHOTS
+    )
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    claimed_by: ShortStr | None = None
+    claim_expires_at: datetime | None = None
+    actions: list[IncidentAction] = Field(default_factory=list, max_length=MAX_LIST)
+    closed_at: datetime | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA
+    )
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    namespace: str | None = None
+
+
+class RegisteredModel(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = "modelreg.io/v1alpha1"
+    kind: str = "RegisteredModel"
+    metadata: ObjectMeta
+    spec: RegisteredModelSpec
+    status: RegisteredModelStatus | None = None
+
+
+class PerformanceSnapshot(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = "modelreg.io/v1alpha1"
+    kind: str = "PerformanceSnapshot"
+    metadata: ObjectMeta
+    spec: PerformanceSnapshotSpec
+    status: PerformanceSnapshotStatus | None = None
+
+
+class Incident(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = "modelreg.io/v1alpha1"
+    kind: str = "Incident"
+    metadata: ObjectMeta
+    spec: IncidentSpec
+    status: IncidentStatus | None = None

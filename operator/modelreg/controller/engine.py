@@ -1,0 +1,816 @@
+"""The thin shell: read the store, call the pure core, write the results.
+
+All decisions for one ``(namespace, modelName)`` run through one key of the
+work queue, so they are serialized. One run:
+
+1. evaluates the model's unevaluated snapshots in window order
+   (:func:`modelreg.core.evaluation.evaluate`), folds each into its version
+   (:func:`modelreg.core.lifecycle.apply_snapshot`) and opens or counts the
+   episode's Incident (:func:`modelreg.core.incidents.decide`);
+2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`);
+3. writes: Incidents first, then version statuses (resourceVersion-checked),
+   then snapshot statuses, then Events; then retention.
+
+The write order makes a kill at any instant safe: an Incident is created under
+a name derived from the opening snapshot's UID (a repeat is a no-op), a
+version's ``lastSnapshot`` marks which snapshots it has counted (a redelivered
+snapshot is never counted twice), and a snapshot without a verdict is simply
+evaluated again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Hashable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelreg import API_VERSION, GROUP, VERSION, metrics
+from modelreg.api.models import (
+    IncidentAction,
+    IncidentRef,
+    IncidentStatus,
+    ModelCardRef,
+    PerformanceSnapshotSpec,
+    PerformanceSnapshotStatus,
+    RegisteredModelSpec,
+    RegisteredModelStatus,
+)
+from modelreg.controller.healer import Remediation
+from modelreg.controller.serving import ServingResult, sync_serving, synced_message
+from modelreg.controller.store import JSON, SnapshotRec, Store, parse_time
+from modelreg.core import incidents as inc
+from modelreg.core import lifecycle, modelcard
+from modelreg.core.conditions import get_condition, set_condition
+from modelreg.core.durations import parse_duration
+from modelreg.core.evaluation import Evaluation, evaluate
+from modelreg.core.policy import Defaults, effective_policy
+from modelreg.kube.client import ApiError, KubeClient, path_for
+
+log = logging.getLogger("modelreg.engine")
+
+RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
+COMPONENT = "modelreg-operator"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
+
+
+def rm_path(ns: str, name: str | None = None) -> str:
+    return path_for(GROUP, VERSION, RM_PLURAL, ns, name)
+
+
+def snap_path(ns: str, name: str | None = None) -> str:
+    return path_for(GROUP, VERSION, SNAP_PLURAL, ns, name)
+
+
+def inc_path(ns: str, name: str | None = None) -> str:
+    return path_for(GROUP, VERSION, INC_PLURAL, ns, name)
+
+
+def merge_diff(old: Any, new: Any) -> Any:
+    """A JSON merge patch turning ``old`` into ``new`` (lists replaced whole)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    out: JSON = {}
+    for key in old.keys() - new.keys():
+        out[key] = None
+    for key, value in new.items():
+        if key not in old:
+            out[key] = value
+        elif old[key] != value:
+            out[key] = merge_diff(old[key], value)
+    return out
+
+
+def _error_text(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"])
+        parts.append(f"spec.{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def version_view(body: JSON) -> lifecycle.VersionView:
+    meta = body["metadata"]
+    spec: RegisteredModelSpec | None = None
+    error: str | None = None
+    try:
+        spec = RegisteredModelSpec.model_validate(body.get("spec") or {})
+    except ValidationError as err:
+        error = _error_text(err)
+    try:
+        status = RegisteredModelStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = RegisteredModelStatus()  # unreadable status: rebuilt from scratch
+    return lifecycle.VersionView(
+        name=meta["name"],
+        created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
+        generation=int(meta.get("generation") or 0),
+        spec=spec,
+        status=status,
+        annotations=meta.get("annotations") or {},
+        spec_error=error,
+        uid=str(meta.get("uid", "")),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    defaults: Defaults
+    identity: str = "modelreg"
+    claim_seconds: float = 30.0
+    builtin_healer: bool = True
+
+
+class Engine:
+    def __init__(self, client: KubeClient, settings: Settings, *, workers: int = 8) -> None:
+        from modelreg.controller.queue import WorkQueue
+
+        self.client = client
+        self.settings = settings
+        self.defaults = settings.defaults
+        self.store = Store()
+        self.queue = WorkQueue(self._process, workers=workers)
+        self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
+        self.incident_ttl = parse_duration(self.defaults.incident_ttl)
+        self.healer: Any = None  # set by the healer module when enabled
+
+    # --- watch-event entry points (called from Kopf handlers; never block) ---------------
+
+    def on_model(self, event_type: str | None, body: JSON) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if event_type == "DELETED":
+            old = self.store.delete_model(ns, name)
+            if old is not None:
+                model_name = str(old.get("spec", {}).get("modelName", ""))
+                metrics.forget_version(ns, model_name, str(old.get("spec", {}).get("version", "")))
+                self.queue.schedule(("model", ns, model_name))
+                self.queue.schedule(("deleted", ns, name))
+            return
+        before = self.store.model_key(ns, name)
+        if self.store.upsert_model(body):
+            key = self.store.model_key(ns, name)
+            if before is not None and before != key:
+                self.queue.schedule(("model", *before))
+            if key is not None:
+                self.queue.schedule(("model", *key))
+
+    def on_snapshot(self, event_type: str | None, body: JSON) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if event_type == "DELETED":
+            self.store.delete_snapshot(ns, name)
+            return
+        rec = self.store.upsert_snapshot(body)
+        if rec is None or rec.evaluated:
+            return
+        self._schedule_snapshot(rec)
+
+    def _schedule_snapshot(self, rec: SnapshotRec) -> None:
+        key = self.store.model_key(rec.namespace, rec.model)
+        if key is not None:
+            self.queue.schedule(("model", *key))
+        else:
+            self.queue.schedule(("orphan", rec.namespace, rec.name))
+
+    def on_incident(self, event_type: str | None, body: JSON) -> None:
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        if event_type == "DELETED":
+            self.store.delete_incident(ns, name)
+            return
+        if not self.store.upsert_incident(body):
+            return
+        rm = str(body.get("spec", {}).get("modelRef", {}).get("name", ""))
+        key = self.store.model_key(ns, rm)
+        if key is not None:
+            self.queue.schedule(("model", *key))
+        closed_at = parse_time((body.get("status") or {}).get("closedAt"))
+        if closed_at is not None:
+            self.queue.call_at(closed_at + self.incident_ttl, ("incident-ttl", ns, name))
+
+    # --- processing ---------------------------------------------------------------------
+
+    async def _process(self, key: Hashable) -> None:
+        assert isinstance(key, tuple)
+        kind = key[0]
+        started = time.perf_counter()
+        try:
+            if kind == "model":
+                await self.reconcile_model(key[1], key[2])
+            elif kind == "orphan":
+                await self.handle_orphan(key[1], key[2])
+            elif kind == "incident-ttl":
+                await self.expire_incident(key[1], key[2])
+            elif kind == "deleted":
+                await self.cleanup_deleted_model(key[1], key[2])
+        finally:
+            metrics.handler_latency.observe(time.perf_counter() - started)
+            metrics.queue_depth.set(self.queue.depth)
+
+    async def reconcile_model(self, ns: str, model_name: str) -> None:
+        bodies = self.store.versions_of(ns, model_name)
+        if not bodies:
+            return
+        now = utcnow()
+        views = {b["metadata"]["name"]: version_view(b) for b in bodies}
+        statuses = {name: v.status for name, v in views.items()}
+        events: list[lifecycle.Event] = []
+        snapshot_writes: list[tuple[SnapshotRec, JSON]] = []
+        opened: list[tuple[str, SnapshotRec, datetime]] = []
+
+        # 1. Snapshots, in window order per version.
+        for name in sorted(views):
+            view = views[name]
+            pending = [s for s in self.store.snapshots_of(ns, name) if not s.evaluated]
+            if not pending:
+                continue
+            if view.spec is None:
+                continue  # evaluated once the spec is fixed
+            policy = effective_policy(view.spec, self.defaults)
+            for rec in pending:
+                evaluation = self._evaluate(rec, policy)
+                effect = lifecycle.apply_snapshot(
+                    replace(view, status=statuses[name]),
+                    statuses[name],
+                    policy,
+                    evaluation,
+                    rec.name,
+                    rec.at,
+                    now,
+                )
+                statuses[name] = effect.status
+                snapshot_writes.append((rec, self._snapshot_status(evaluation, effect.stage, now)))
+                metrics.snapshots_evaluated.labels(evaluation.verdict).inc()
+                for b in evaluation.breaches:
+                    metrics.breaches.labels(b.criterion).inc()
+                if not effect.counted:
+                    continue
+                episode = self._episode(ns, name, statuses[name])
+                restore = lifecycle.restore_target(statuses, exclude=name)
+                restore_version = views[restore].spec.version if restore and views[restore].spec else None
+                decision = inc.decide(
+                    namespace=ns,
+                    registered_model=name,
+                    spec=view.spec,
+                    policy=policy,
+                    stage=effect.stage,
+                    evaluation=evaluation,
+                    rollback_due=effect.rollback_due,
+                    snapshot_name=rec.name,
+                    snapshot_uid=rec.uid,
+                    episode=episode,
+                    restore_version=restore_version,
+                )
+                if decision is None:
+                    continue
+                ref = await self._write_incident(ns, view, decision, rec, now)
+                if ref is not None:
+                    statuses[name] = statuses[name].model_copy(update={"incident": ref})
+                if isinstance(decision, inc.CreateIncident):
+                    opened.append((name, rec, now))
+                    events.append(
+                        lifecycle.Event(
+                            name,
+                            "Warning",
+                            "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
+                            f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
+                        )
+                    )
+
+        # 2. The open incident each version points at (closed ones are let go).
+        for name in views:
+            statuses[name] = self._with_incident_ref(ns, name, statuses[name])
+
+        # 3. Lifecycle for the whole model, then the healer's rollbacks (same serialization).
+        plan = lifecycle.reconcile(
+            [replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now
+        )
+        events.extend(plan.events)
+        remediations: list[Remediation] = []
+        if self.healer is not None:
+            remediations = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now)
+        for outcome in plan.rollbacks:
+            metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
+            manual = self._manual_remediation(ns, outcome, remediations, now)
+            if manual is not None:
+                remediations.append(manual)
+        if remediations:
+            for r in remediations:
+                for action in r.actions:
+                    if action.action == "RolledBack" and r.restored:
+                        events.extend(
+                            lifecycle.rollback_events(
+                                lifecycle.RollbackOutcome(
+                                    r.version, r.restored, None, "RolledBack", action.message
+                                )
+                            )
+                        )
+            # Re-derive conditions and health after the rollbacks.
+            replan = lifecycle.reconcile(
+                [replace(v, status=plan.statuses[n]) for n, v in views.items()], self.defaults, now
+            )
+            plan.statuses, plan.production = replan.statuses, replan.production
+            if replan.requeue_at is not None:
+                plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+
+        # 4. Serving follows the live Production version.
+        serving = await self._sync_serving(ns, views, plan, now)
+        for r in remediations:
+            if r.restored and r.phase == "Remediated":
+                if serving is None:
+                    r.actions.append(
+                        IncidentAction(
+                            playbook="model_rollback",
+                            action="ServingRestored",
+                            at=now,
+                            result="Skipped",
+                            message="no serving workload configured",
+                        )
+                    )
+                else:
+                    r.actions.append(
+                        IncidentAction(
+                            playbook="model_rollback",
+                            action="ServingRestored",
+                            at=now,
+                            result="Succeeded" if serving.ok else "Failed",
+                            message=serving.message,
+                        )
+                    )
+                    if not serving.ok:
+                        r.phase, r.reason = "Failed", serving.reason
+
+        # 5. Model cards whose inputs changed (stage, health, incidents, spec), then writes:
+        #    version statuses (optimistic lock), incidents, snapshots, events.
+        for name, view in views.items():
+            plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name])
+        conflict = False
+        for name, view in views.items():
+            new = plan.statuses[name]
+            if not await self._write_version_status(ns, name, bodies, new):
+                conflict = True
+            else:
+                spec = view.spec
+                if spec is not None:
+                    metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
+        if conflict:
+            # Somebody else wrote a status in between: start again from what is stored now.
+            self.queue.schedule(("model", ns, model_name))
+            return
+        if self.healer is not None or remediations:
+            closer = self.healer or _ManualCloser(self)
+            for r in remediations:
+                await closer.close(ns, r, utcnow())
+        for rec, status in snapshot_writes:
+            await self._write_snapshot_status(rec, status)
+        for _name, rec, _ in opened:
+            if rec.created is not None:
+                metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
+        for event in events:
+            await self.post_event(ns, views.get(event.object_name), event)
+
+        # 5. Retention and the next time-based look.
+        for name, view in views.items():
+            await self._retain(ns, name, view)
+        if plan.requeue_at is not None:
+            self.queue.call_at(plan.requeue_at, ("model", ns, model_name))
+
+    # --- pieces -------------------------------------------------------------------------
+
+    async def _render_card(
+        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus
+    ) -> RegisteredModelStatus:
+        """Re-render ``<name>-model-card`` when its inputs changed; never per healthy snapshot."""
+        if view.spec is None:
+            return status
+        prev = status.model_card
+        if prev is not None and prev.stage == status.stage and prev.health == status.health:
+            shown, shown_at, verdict = prev.metrics, prev.metrics_at, prev.verdict
+        else:  # metrics as of the last stage or health change
+            last = status.last_snapshot
+            shown = dict(last.metrics) if last else {}
+            shown_at = last.at if last else None
+            verdict = last.verdict if last else None
+        cards = tuple(
+            modelcard.CardIncident(
+                name=r.name,
+                severity=str(r.body.get("spec", {}).get("severity", "")),
+                phase=r.phase,
+                summary=str(r.body.get("spec", {}).get("summary", "")),
+                opened=parse_time(r.body["metadata"].get("creationTimestamp")),
+                closed=parse_time(r.status.get("closedAt")),
+            )
+            for r in self.store.incidents_of(ns, view.name)
+        )
+        inputs = modelcard.CardInputs(
+            name=view.name,
+            namespace=ns,
+            spec=view.spec,
+            stage=status.stage,
+            health=status.health,
+            stage_history=tuple(status.stage_history),
+            metrics=shown,
+            metrics_at=shown_at,
+            verdict=verdict,
+            incidents=cards,
+            rolled_back_to=status.rolled_back_to,
+            production_since=status.production_since,
+        )
+        key = modelcard.card_inputs_key(inputs)
+        if prev is not None and prev.sha256 == key:
+            return status
+        cm_name = modelcard.config_map_name(view.name)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": cm_name,
+                "namespace": ns,
+                "labels": {"app.kubernetes.io/managed-by": "modelreg", "modelreg.io/registered-model": view.name},
+                "ownerReferences": [
+                    {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
+                ],
+            },
+            "data": {modelcard.CARD_KEY: modelcard.render_model_card(inputs)},
+        }
+        try:
+            await self.client.apply(path_for("", "v1", "configmaps", ns, cm_name), body)
+        except ApiError as err:
+            log.warning("model card %s/%s not written: %s", ns, cm_name, err)
+            return status
+        return status.model_copy(
+            update={
+                "model_card": ModelCardRef(
+                    config_map=cm_name,
+                    sha256=key,
+                    stage=status.stage,
+                    health=status.health,
+                    metrics=shown,
+                    metrics_at=shown_at,
+                    verdict=verdict,
+                )
+            }
+        )
+
+    def _manual_remediation(
+        self, ns: str, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
+    ) -> Remediation | None:
+        """A manual rollback (annotation) closes the version's open Incident too."""
+        rec = self.store.open_incident(ns, outcome.rolled_back)
+        if rec is None or any(r.incident == rec.name for r in taken):
+            return None
+        status = IncidentStatus.model_validate(rec.status)
+        if not status.occurrences:
+            status = inc.opened_status(rec.snapshots[0] if rec.snapshots else "", now)
+        playbook = str(rec.body.get("spec", {}).get("playbook", "model_rollback"))
+        ok = outcome.restored is not None
+        return Remediation(
+            incident=rec.name,
+            version=outcome.rolled_back,
+            status=status,
+            actions=[
+                IncidentAction(
+                    playbook=playbook,
+                    action="RolledBack" if ok else "RollBack",
+                    at=now,
+                    result="Succeeded" if ok else "Failed",
+                    message=f"manual rollback: {outcome.message}",
+                )
+            ],
+            phase="Remediated" if ok else "Failed",
+            reason="" if ok else outcome.reason,
+            restored=outcome.restored,
+            opened_at=parse_time(rec.body["metadata"].get("creationTimestamp")),
+        )
+
+    async def _sync_serving(
+        self, ns: str, views: dict[str, lifecycle.VersionView], plan: lifecycle.ModelPlan, now: datetime
+    ) -> ServingResult | None:
+        """Apply the Production version's artifact to its workload when not yet in sync."""
+        name = plan.production
+        if name is None:
+            return None
+        spec = views[name].spec
+        if spec is None or spec.serving is None:
+            return None
+        status = plan.statuses[name]
+        cond = get_condition(status.conditions, "ServingSynced")
+        wanted = synced_message(spec)
+        if cond is not None and cond.status == "True" and cond.message == wanted:
+            return ServingResult(True, "Synced", wanted)
+        try:
+            result = await sync_serving(self.client, ns, spec)
+        except ApiError as err:
+            result = ServingResult(False, "ApplyFailed", str(err))
+        plan.statuses[name] = status.model_copy(
+            update={
+                "conditions": set_condition(
+                    status.conditions,
+                    "ServingSynced",
+                    result.ok,
+                    result.reason,
+                    result.message,
+                    now,
+                    views[name].generation,
+                )
+            }
+        )
+        if not result.ok:
+            log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
+        return result
+
+    def _evaluate(self, rec: SnapshotRec, policy: Any) -> Evaluation:
+        try:
+            spec = PerformanceSnapshotSpec.model_validate(rec.spec or {})
+        except ValidationError as err:
+            return Evaluation(
+                verdict="Inconclusive",
+                reason=f"snapshot spec unreadable: {_error_text(err)}",
+                breaches=[],
+                warnings=[],
+                missing=[],
+                drift=None,
+                metrics={},
+            )
+        return evaluate(spec, policy.rollback_policy)
+
+    @staticmethod
+    def _snapshot_status(evaluation: Evaluation, stage: str, now: datetime) -> JSON:
+        status = PerformanceSnapshotStatus(
+            verdict=evaluation.verdict,
+            reason=evaluation.reason,
+            breaches=evaluation.breaches,
+            warnings=evaluation.warnings,
+            missing=evaluation.missing,
+            drift=evaluation.drift,
+            stage=stage,  # type: ignore[arg-type]
+            evaluated_at=now,
+        )
+        out = status.wire()
+        out["orphanedAt"] = None
+        return out
+
+    def _episode(self, ns: str, name: str, status: RegisteredModelStatus) -> inc.EpisodeIncident | None:
+        """The incident of the current degradation episode: the open one, else a Failed one
+        while the breach streak has not been broken since."""
+        rec = self.store.open_incident(ns, name)
+        if rec is None and status.incident is not None and status.consecutive_breaches > 0:
+            candidate = self.store.incidents.get((ns, status.incident.name))
+            if candidate is not None and candidate.phase == "Failed":
+                rec = candidate
+        if rec is None:
+            return None
+        return inc.EpisodeIncident(name=rec.name, phase=rec.phase, snapshots=rec.snapshots)
+
+    def _with_incident_ref(self, ns: str, name: str, status: RegisteredModelStatus) -> RegisteredModelStatus:
+        rec = self.store.open_incident(ns, name)
+        if rec is not None:
+            ref = IncidentRef(name=rec.name, severity=rec.body["spec"]["severity"])
+        elif status.incident is not None and status.consecutive_breaches > 0:
+            held = self.store.incidents.get((ns, status.incident.name))
+            ref = status.incident if held is not None and held.phase == "Failed" else None
+        else:
+            ref = None
+        return status if status.incident == ref else status.model_copy(update={"incident": ref})
+
+    async def _write_incident(
+        self,
+        ns: str,
+        view: lifecycle.VersionView,
+        decision: inc.CreateIncident | inc.CountIncident,
+        rec: SnapshotRec,
+        now: datetime,
+    ) -> IncidentRef | None:
+        if isinstance(decision, inc.CreateIncident):
+            body: JSON = {
+                "apiVersion": API_VERSION,
+                "kind": "Incident",
+                "metadata": {
+                    "name": decision.name,
+                    "namespace": ns,
+                    "labels": decision.labels,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": API_VERSION,
+                            "kind": "RegisteredModel",
+                            "name": view.name,
+                            "uid": view.uid,
+                        }
+                    ],
+                },
+                "spec": decision.spec.wire(),
+            }
+            created, fresh = await self.client.create(inc_path(ns), body)
+            self.store.upsert_incident(created)
+            if fresh:
+                metrics.incidents_opened.labels(decision.spec.severity).inc()
+                return IncidentRef(name=decision.name, severity=decision.spec.severity)
+            # It existed (a redelivery after a kill): count the snapshot into it instead.
+            decision = inc.CountIncident(decision.name)
+        held = self.store.incidents.get((ns, decision.name))
+        if held is None:
+            return None
+        for _attempt in range(5):
+            current = IncidentStatus.model_validate(held.body.get("status") or {})
+            if not current.snapshots and not current.occurrences:
+                trig = held.body["spec"]["trigger"]["snapshot"]
+                created_at = parse_time(held.body["metadata"].get("creationTimestamp")) or now
+                current = inc.opened_status(trig, created_at)
+            counted = inc.counted_status(current, rec.name, now)
+            if counted is None:
+                break
+            patch = {
+                "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
+                "status": counted.wire(),
+            }
+            try:
+                out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
+                self.store.upsert_incident(out)
+                break
+            except ApiError as err:
+                if err.not_found:
+                    return None
+                if not err.conflict:
+                    raise
+                fresh_body = await self.client.get(inc_path(ns, decision.name))
+                self.store.upsert_incident(fresh_body)
+                held = self.store.incidents[(ns, decision.name)]
+        return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
+
+    async def _write_version_status(
+        self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus
+    ) -> bool:
+        body = next(b for b in bodies if b["metadata"]["name"] == name)
+        old_wire = body.get("status") or {}
+        new_wire = new.wire()
+        diff = merge_diff(old_wire, new_wire)
+        if not diff:
+            return True
+        patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": diff}
+        try:
+            out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
+        except ApiError as err:
+            if err.not_found:
+                self.store.delete_model(ns, name)
+                return True
+            if err.conflict:
+                fresh = await self.client.get(rm_path(ns, name))
+                self.store.upsert_model(fresh)
+                return False
+            raise
+        self.store.upsert_model(out)
+        return True
+
+    async def _write_snapshot_status(self, rec: SnapshotRec, status: JSON) -> None:
+        try:
+            out = await self.client.merge_patch(
+                snap_path(rec.namespace, rec.name) + "/status", {"status": status}
+            )
+        except ApiError as err:
+            if err.not_found:
+                self.store.delete_snapshot(rec.namespace, rec.name)
+                return
+            raise
+        self.store.upsert_snapshot(out)
+
+    async def post_event(
+        self,
+        ns: str,
+        view: lifecycle.VersionView | None,
+        event: lifecycle.Event,
+        *,
+        kind: str = "RegisteredModel",
+        uid: str | None = None,
+    ) -> None:
+        now = utcnow()
+        stamp = now.isoformat().replace("+00:00", "Z")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{event.object_name}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": kind,
+                "name": event.object_name,
+                "namespace": ns,
+                **({"uid": uid or view.uid} if (uid or view) else {}),
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self.settings.identity,
+        }
+        try:
+            await self.client.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
+        except ApiError as err:  # an Event is best effort: never fail the work for it
+            log.warning("event %s/%s not posted: %s", event.object_name, event.reason, err)
+
+    async def _retain(self, ns: str, name: str, view: lifecycle.VersionView) -> None:
+        limit = (
+            view.spec.snapshot_history_limit
+            if view.spec is not None and view.spec.snapshot_history_limit
+            else self.defaults.snapshot_history_limit
+        )
+        evaluated = [s for s in self.store.snapshots_of(ns, name) if s.evaluated]
+        excess = len(evaluated) - limit
+        if excess <= 0:
+            return
+        cited: set[str] = set()
+        for rec in self.store.incidents_of(ns, name):
+            if rec.is_open:
+                cited.update(rec.snapshots)
+                cited.add(rec.body.get("spec", {}).get("trigger", {}).get("snapshot", ""))
+        for snap in evaluated:
+            if excess <= 0:
+                break
+            if snap.name in cited:
+                continue
+            await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
+            self.store.delete_snapshot(ns, snap.name)
+            excess -= 1
+
+    async def handle_orphan(self, ns: str, name: str) -> None:
+        rec = self.store.snapshots.get((ns, name))
+        if rec is None or rec.evaluated:
+            return
+        key = self.store.model_key(ns, rec.model)
+        if key is not None:  # its model appeared meanwhile
+            self.queue.schedule(("model", *key))
+            return
+        now = utcnow()
+        if rec.orphaned_at is None:
+            status = {
+                "verdict": "Orphaned",
+                "reason": f"RegisteredModel {rec.model!r} not found in namespace {ns}",
+                "orphanedAt": now.isoformat().replace("+00:00", "Z"),
+            }
+            await self._write_snapshot_status(rec, status)
+            rec = self.store.snapshots.get((ns, name)) or rec
+            orphaned_at = now
+        else:
+            orphaned_at = rec.orphaned_at
+        due = orphaned_at + self.orphan_ttl
+        if due <= now:
+            await self.client.delete(snap_path(ns, name), precondition_uid=rec.uid)
+            self.store.delete_snapshot(ns, name)
+        else:
+            self.queue.call_at(due, ("orphan", ns, name))
+
+    async def expire_incident(self, ns: str, name: str) -> None:
+        rec = self.store.incidents.get((ns, name))
+        if rec is None or rec.is_open:
+            return
+        closed_at = parse_time(rec.status.get("closedAt"))
+        if closed_at is None:
+            return
+        due = closed_at + self.incident_ttl
+        if due > utcnow():
+            self.queue.call_at(due, ("incident-ttl", ns, name))
+            return
+        await self.client.delete(inc_path(ns, name), precondition_uid=rec.body["metadata"].get("uid"))
+        self.store.delete_incident(ns, name)
+
+    async def cleanup_deleted_model(self, ns: str, name: str) -> None:
+        """Snapshots of a deleted RegisteredModel are deleted with it (SPEC §2)."""
+        if self.store.model(ns, name) is not None:
+            return  # re-created meanwhile
+        for snap in list(self.store.snapshots_of(ns, name)):
+            await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
+            self.store.delete_snapshot(ns, snap.name)
+
+    async def wait_idle(self, timeout: float | None = None) -> None:
+        await self.queue.wait_idle(timeout)
+
+    def start(self) -> None:
+        self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        await asyncio.sleep(0)
+
+
+class _ManualCloser:
+    """Closes Incidents of manual rollbacks when the built-in healer is off."""
+
+    def __init__(self, engine: Engine) -> None:
+        from modelreg.controller.healer import Healer
+
+        self._healer = Healer(engine)
+
+    async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
+        await self._healer.close(ns, remediation, now)

@@ -1,0 +1,59 @@
+"""Kopf registration: watch the three kinds and hand every event to the engine.
+
+Only ``@kopf.index`` and ``@kopf.on.event`` handlers are used: they persist
+nothing on the objects (no progress annotations, no finalizers), so the
+operator's only writes are the ones the engine decides. The indexes also make
+Kopf list every RegisteredModel and Incident before any snapshot is handled,
+so a snapshot is never mistaken for an orphan during start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from modelreg import GROUP, VERSION
+from modelreg.controller.engine import Engine
+
+log = logging.getLogger("modelreg.handlers")
+
+
+def _engine(memo: Any) -> Engine:
+    return memo["engine"]
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.index(GROUP, VERSION, "registeredmodels")
+def registered_models(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).on_model("ADDED", dict(body))
+
+
+@kopf.index(GROUP, VERSION, "incidents")
+def incident_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).on_incident("ADDED", dict(body))
+
+
+@kopf.on.event(GROUP, VERSION, "registeredmodels")
+def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).on_model(event.get("type"), event["object"])
+
+
+@kopf.on.event(GROUP, VERSION, "performancesnapshots")
+def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).on_snapshot(event.get("type"), event["object"])
+
+
+@kopf.on.event(GROUP, VERSION, "incidents")
+def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    _engine(memo).on_incident(event.get("type"), event["object"])
+
+
+@kopf.on.probe(id="queue")
+def queue_probe(memo: kopf.Memo, **_: Any) -> int:
+    return _engine(memo).queue.depth

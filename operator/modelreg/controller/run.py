@@ -1,0 +1,155 @@
+"""`modelreg run`: start the operator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+from typing import Any
+
+import kopf
+
+from modelreg import metrics
+from modelreg.controller.engine import Engine, Settings
+from modelreg.core.policy import Defaults
+from modelreg.kube.client import KubeClient
+
+log = logging.getLogger("modelreg")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch only this namespace (repeat)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("MODELREG_METRICS_PORT", "8081"))
+    )
+    parser.add_argument(
+        "--liveness-port", type=int, default=int(os.environ.get("MODELREG_LIVENESS_PORT", "8080"))
+    )
+    parser.add_argument("--workers", type=int, default=8, help="models processed concurrently")
+    parser.add_argument(
+        "--no-builtin-healer", action="store_true", help="leave every Incident to other healers"
+    )
+    parser.add_argument(
+        "--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)"
+    )
+    parser.add_argument("--priority", type=int, default=int(os.environ.get("MODELREG_PRIORITY", "0")))
+    parser.add_argument("--identity", default=os.environ.get("MODELREG_IDENTITY") or socket.gethostname())
+    parser.add_argument("--verbose", "-v", action="store_true")
+    group = parser.add_argument_group("operator-wide defaults (SPEC §5; also MODELREG_DEFAULT_<FIELD>)")
+    for field in dataclasses.fields(Defaults):
+        flag = "--default-" + field.name.replace("_", "-")
+        group.add_argument(
+            flag, dest=f"default_{field.name}", metavar="VALUE", help=f"default {field.default!r}"
+        )
+
+
+def defaults_from(args: argparse.Namespace) -> Defaults:
+    base = Defaults.from_env(os.environ)
+    flags = {
+        Defaults.env_var(f.name): getattr(args, f"default_{f.name}")
+        for f in dataclasses.fields(Defaults)
+        if getattr(args, f"default_{f.name}", None) is not None
+    }
+    return Defaults.from_env(flags, base=base)
+
+
+def _settings(settings: kopf.OperatorSettings, peering: str | None) -> None:
+    settings.posting.enabled = False  # our own Events only (SPEC §4)
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
+    settings.execution.max_workers = 4
+    settings.peering.standalone = peering is None
+    if peering:
+        settings.peering.name = peering
+        settings.peering.mandatory = True
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
+    import modelreg.controller.handlers  # noqa: F401 - registers the Kopf handlers
+
+    defaults = defaults_from(args)
+    metrics.serve(args.metrics_port)
+    settings_holder: dict[str, Any] = {}
+
+    @kopf.on.startup()
+    async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
+        _settings(settings, args.peering)
+        info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
+            settings=settings
+        )
+        if info is None:
+            raise kopf.PermanentError("no Kubernetes credentials (in-cluster or kubeconfig)")
+        client = KubeClient(info)
+        engine = Engine(
+            client,
+            Settings(defaults=defaults, identity=args.identity, builtin_healer=not args.no_builtin_healer),
+            workers=args.workers,
+        )
+        if not args.no_builtin_healer:
+            from modelreg.controller.healer import Healer
+
+            engine.healer = Healer(engine)
+        engine.start()
+        memo["engine"] = engine
+        settings_holder["engine"] = engine
+        log.info("modelreg operator started (identity %s, defaults %s)", args.identity, defaults)
+
+    @kopf.on.cleanup()
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        engine = memo.get("engine")
+        if engine is not None:
+            await engine.stop()
+            await engine.client.close()
+
+    liveness = None
+    if args.liveness_port > 0:
+        if _port_free(args.liveness_port):
+            liveness = f"http://0.0.0.0:{args.liveness_port}/healthz"
+        else:
+            log.error("liveness endpoint not started: port %d is in use", args.liveness_port)
+    await kopf.operator(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        priority=args.priority,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(),
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kopf.objects", "kopf.activities.probe", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        defaults_from(args)
+    except ValueError as err:
+        log.error("%s", err)
+        return 2
+    try:
+        asyncio.run(run_operator(args))
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,140 @@
+"""Helpers for end-to-end tests: manifests, reads, and waiting on conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+GROUP, VERSION = "modelreg.io", "v1alpha1"
+DIGEST = "sha256:" + "ab" * 32
+T = TypeVar("T")
+
+
+def wait_for(fn: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> T:
+    """Poll ``fn`` until it returns a truthy value; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            last = None
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
+
+
+def model_body(name: str, model_name: str, version: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "modelName": model_name,
+        "version": version,
+        "artifact": {"uri": f"s3://models/{model_name}/{version}/model.bst", "digest": DIGEST},
+        "targetStage": "Production",
+        "promotionPolicy": {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApproval": False},
+        "rollbackPolicy": {"mode": "IncidentOnly"},
+    }
+    for key, value in spec.items():
+        if value is None:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "RegisteredModel",
+        "metadata": {"name": name},
+        "spec": base,
+    }
+
+
+def snapshot_body(name: str, model: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "modelRef": {"name": model},
+        "sampleCount": 1000,
+        "metrics": {"errorRate": 0.01, "oodRate": 0.02},
+    }
+    base.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PerformanceSnapshot",
+        "metadata": {"name": name},
+        "spec": base,
+    }
+
+
+class Cluster:
+    """Short verbs over CustomObjectsApi for one namespace."""
+
+    def __init__(self, custom: client.CustomObjectsApi, namespace: str) -> None:
+        self.custom = custom
+        self.ns = namespace
+
+    def create(self, doc: dict[str, Any]) -> dict[str, Any]:
+        plural = {"RegisteredModel": "registeredmodels", "PerformanceSnapshot": "performancesnapshots"}[
+            doc["kind"]
+        ]
+        return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, plural, doc)
+
+    def model(
+        self, name: str, model_name: str = "fraud", version: str = "1.0.0", **spec: Any
+    ) -> dict[str, Any]:
+        return self.create(model_body(name, model_name, version, **spec))
+
+    def snapshot(self, name: str, model: str, **spec: Any) -> dict[str, Any]:
+        return self.create(snapshot_body(name, model, **spec))
+
+    def get(self, plural: str, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, plural, name)
+
+    def rm(self, name: str) -> dict[str, Any]:
+        return self.get("registeredmodels", name)
+
+    def snap(self, name: str) -> dict[str, Any]:
+        return self.get("performancesnapshots", name)
+
+    def list(self, plural: str, **kw: Any) -> list[dict[str, Any]]:
+        return self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, plural, **kw)["items"]
+
+    def incidents(self, registered_model: str | None = None) -> list[dict[str, Any]]:
+        selector = f"modelreg.io/registered-model={registered_model}" if registered_model else None
+        return self.list("incidents", label_selector=selector) if selector else self.list("incidents")
+
+    def patch(self, plural: str, name: str, body: Any) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, plural, name, body)
+
+    def patch_status(self, plural: str, name: str, body: Any) -> dict[str, Any]:
+        return self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, self.ns, plural, name, body)
+
+    def annotate(self, name: str, key: str, value: str) -> None:
+        self.patch("registeredmodels", name, {"metadata": {"annotations": {key: value}}})
+
+    def stage(self, name: str) -> str | None:
+        return (self.rm(name).get("status") or {}).get("stage")
+
+    def wait_stage(self, name: str, stage: str, timeout: float = 20.0) -> dict[str, Any]:
+        return wait_for(
+            lambda: (o := self.rm(name)) and (o.get("status") or {}).get("stage") == stage and o,
+            timeout,
+            what=f"{name} in {stage}",
+        )
+
+    def wait_verdict(self, name: str, timeout: float = 20.0) -> dict[str, Any]:
+        return wait_for(
+            lambda: (o := self.snap(name)) and (o.get("status") or {}).get("evaluatedAt") and o,
+            timeout,
+            what=f"snapshot {name} evaluated",
+        )
+
+    def events(self, name: str) -> list[Any]:
+        core = client.CoreV1Api(self.custom.api_client)
+        return [e for e in core.list_namespaced_event(self.ns).items if e.involved_object.name == name]
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})

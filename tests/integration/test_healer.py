@@ -1,0 +1,194 @@
+"""Self-healing end to end: the built-in healer, serving rollback (SPEC §1, §3; issue: self-healing)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from modelreg.cli.main import main as cli
+from tests.integration.conftest import OperatorProcess
+from tests.integration.kit import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+SERVING = {
+    "targetRef": {"kind": "Deployment", "name": "fraud-api"},
+    "container": "server",
+    "env": "MODEL_URI",
+}
+BAD = {"errorRate": 0.0668, "oodRate": 0.2167}
+
+
+def deployment(k: Cluster, name: str = "fraud-api", opted_in: bool = True, uri: str = "s3://old") -> None:
+    apps = client.AppsV1Api(k.custom.api_client)
+    annotations = {"modelreg.io/serving-model": "fraud"} if opted_in else {}
+    apps.create_namespaced_deployment(
+        k.ns,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "server",
+                                "image": "example/fraud:1",
+                                "env": [
+                                    {"name": "MODEL_URI", "value": uri},
+                                    {"name": "OTHER", "value": "kept"},
+                                ],
+                            }
+                        ]
+                    },
+                },
+            },
+        },
+    )
+
+
+def env_of(k: Cluster, name: str = "fraud-api") -> dict[str, str]:
+    apps = client.AppsV1Api(k.custom.api_client)
+    dep = apps.read_namespaced_deployment(name, k.ns)
+    return {e.name: e.value for e in dep.spec.template.spec.containers[0].env or []}
+
+
+def uri(version: str) -> str:
+    return f"s3://models/fraud/{version}/model.bst"
+
+
+def test_seed_scenario_automatic_rollback_restores_serving(k: Cluster) -> None:
+    deployment(k)
+    auto = {"mode": "Automatic"}
+    k.model("fraud-1", version="1.0.0", serving=SERVING, rollbackPolicy=auto)
+    k.wait_stage("fraud-1", "Production")
+    wait_for(lambda: env_of(k)["MODEL_URI"] == uri("1.0.0"), what="serving follows v1")
+    assert condition(k.rm("fraud-1"), "ServingSynced")["status"] == "True"
+    k.model("fraud-2", version="2.0.0", serving=SERVING, rollbackPolicy=auto)
+    k.wait_stage("fraud-2", "Production")
+    wait_for(lambda: env_of(k)["MODEL_URI"] == uri("2.0.0"), what="serving follows v2")
+    k.wait_stage("fraud-1", "Archived")
+    started = time.monotonic()
+    k.snapshot("fraud-2-bad", "fraud-2", metrics=BAD)
+    k.wait_stage("fraud-2", "RolledBack")
+    k.wait_stage("fraud-1", "Production")
+    wait_for(lambda: env_of(k)["MODEL_URI"] == uri("1.0.0"), what="serving back on v1")
+    incidents = k.incidents("fraud-2")
+    assert len(incidents) == 1
+    inc = wait_for(
+        lambda: (
+            (i := k.get("incidents", incidents[0]["metadata"]["name"]))["status"].get("phase") == "Remediated"
+            and i
+        )
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    actions = [(a["action"], a["result"]) for a in inc["status"]["actions"]]
+    assert ("RolledBack", "Succeeded") in actions and ("ServingRestored", "Succeeded") in actions
+    assert inc["status"]["claimedBy"] == "modelreg-test"
+    assert inc["spec"]["restoreVersion"] == "1.0.0"
+    assert k.rm("fraud-2")["status"]["rolledBackTo"] == "1.0.0"
+    assert env_of(k)["OTHER"] == "kept"  # only our one env entry is managed
+
+
+def test_incident_only_waits_for_manual_rollback(k: Cluster, kube: Any) -> None:
+    k.model("fraud-1", version="1.0.0")
+    k.wait_stage("fraud-1", "Production")
+    k.model("fraud-2", version="2.0.0")
+    k.wait_stage("fraud-2", "Production")
+    k.snapshot("fraud-2-bad", "fraud-2", metrics=BAD)
+    inc = wait_for(lambda: k.incidents("fraud-2"))[0]
+    time.sleep(1.0)
+    assert k.stage("fraud-2") == "Production"  # IncidentOnly: nothing happens on its own
+    assert (k.get("incidents", inc["metadata"]["name"]).get("status") or {}).get("phase", "Open") == "Open"
+    assert cli(["rollback", "fraud-2", "--kubeconfig", str(kube.kubeconfig), "-n", k.ns]) == 0
+    k.wait_stage("fraud-2", "RolledBack")
+    k.wait_stage("fraud-1", "Production")
+    inc = wait_for(
+        lambda: (
+            (i := k.get("incidents", inc["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
+        )
+    )
+    assert any("manual" in a["message"] for a in inc["status"]["actions"])
+
+
+def test_no_archived_sibling_fails_with_reason(k: Cluster) -> None:
+    k.model("solo-1", model_name="solo", rollbackPolicy={"mode": "Automatic"})
+    k.wait_stage("solo-1", "Production")
+    k.snapshot("solo-bad", "solo-1", metrics=BAD)
+    inc = wait_for(
+        lambda: (i := k.incidents("solo-1")) and (i[0].get("status") or {}).get("phase") == "Failed" and i[0]
+    )
+    assert inc["status"]["reason"] == "NoRestoreTarget"
+    assert "restoreVersion" not in inc["spec"]
+    obj = k.rm("solo-1")
+    assert obj["status"]["stage"] == "Production" and obj["status"]["health"] == "Critical"
+
+
+def test_workload_without_opt_in_is_never_touched(k: Cluster) -> None:
+    deployment(k, opted_in=False, uri="s3://untouched")
+    k.model("fraud-1", version="1.0.0", serving=SERVING)
+    obj = wait_for(
+        lambda: (o := k.rm("fraud-1")) and condition(o, "ServingSynced").get("reason") == "NotOptedIn" and o
+    )
+    assert condition(obj, "ServingSynced")["status"] == "False"
+    assert env_of(k)["MODEL_URI"] == "s3://untouched"
+    apps = client.AppsV1Api(k.custom.api_client)
+    managers = {m.manager for m in apps.read_namespaced_deployment("fraud-api", k.ns).metadata.managed_fields}
+    assert "modelreg" not in managers
+
+
+def test_unknown_playbook_left_for_other_healers(k: Cluster) -> None:
+    k.model("pb-1", model_name="pb", version="1.0.0")
+    k.wait_stage("pb-1", "Production")
+    k.model(
+        "pb-2",
+        model_name="pb",
+        version="2.0.0",
+        rollbackPolicy={"mode": "Automatic", "playbook": "page_oncall"},
+    )
+    k.wait_stage("pb-2", "Production")
+    k.snapshot("pb-bad", "pb-2", metrics=BAD)
+    inc = wait_for(lambda: k.incidents("pb-2"))[0]
+    assert inc["spec"]["playbook"] == "page_oncall"
+    time.sleep(1.0)
+    assert k.stage("pb-2") == "Production"
+    assert not (k.get("incidents", inc["metadata"]["name"]).get("status") or {}).get("claimedBy")
+
+
+def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path) -> None:
+    second = OperatorProcess(
+        kubeconfig=Path(kube.kubeconfig), log_path=tmp_path / "second.log", identity="modelreg-second"
+    ).start()
+    try:
+        k.model("race-1", model_name="race", version="1.0.0", rollbackPolicy={"mode": "Automatic"})
+        k.wait_stage("race-1", "Production")
+        k.model("race-2", model_name="race", version="2.0.0", rollbackPolicy={"mode": "Automatic"})
+        k.wait_stage("race-2", "Production")
+        k.wait_stage("race-1", "Archived")
+        k.snapshot("race-bad", "race-2", metrics=BAD)
+        k.wait_stage("race-2", "RolledBack")
+        inc = wait_for(
+            lambda: (
+                (i := k.incidents("race-2"))
+                and (i[0].get("status") or {}).get("phase") == "Remediated"
+                and i[0]
+            )
+        )
+        rolled = [a for a in inc["status"]["actions"] if a["action"] == "RolledBack"]
+        assert len(rolled) == 1
+        assert len(k.incidents("race-2")) == 1
+        history = k.rm("race-2")["status"]["stageHistory"]
+        assert [h["stage"] for h in history].count("RolledBack") == 1
+        restored = [h for h in k.rm("race-1")["status"]["stageHistory"] if h["reason"] == "Restored"]
+        assert len(restored) == 1
+    finally:
+        second.stop()
