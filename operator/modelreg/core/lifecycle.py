@@ -102,6 +102,22 @@ class ModelPlan:
 # --------------------------------------------------------------------------- small helpers
 
 
+def duration(text: str) -> timedelta:
+    """A policy duration; one too large for a timedelta means "never" (never raises)."""
+    try:
+        return parse_duration(text)
+    except (ValueError, OverflowError):
+        return timedelta.max
+
+
+def later(at: datetime, by: timedelta) -> datetime:
+    """``at + by``, saturating at datetime.max instead of overflowing."""
+    try:
+        return at + by
+    except OverflowError:
+        return datetime.max.replace(tzinfo=at.tzinfo)
+
+
 def policy_for(view: VersionView, defaults: Defaults) -> EffectivePolicy | None:
     return effective_policy(view.spec, defaults) if view.spec is not None else None
 
@@ -159,7 +175,7 @@ def pending_gates(
         promo = policy.promotion_policy
         gates = status.gates or Gates(sandbox_since=now)
         since = gates.sandbox_since or now
-        due = since + parse_duration(promo.min_sandbox_duration)
+        due = later(since, duration(promo.min_sandbox_duration))
         pending: list[str] = []
         wake: datetime | None = None
         if now < due:
@@ -447,7 +463,7 @@ def finalize(
         last_conclusive_verdict=last.verdict if last else None,
         last_snapshot_at=status.last_snapshot.at if status.last_snapshot else None,
         production_since=status.production_since,
-        stale_after=parse_duration(policy.rollback_policy.stale_after),
+        stale_after=duration(policy.rollback_policy.stale_after),
         now=now,
     )
     status.health = health.health
@@ -593,10 +609,6 @@ def apply_snapshot(
     return SnapshotEffect(status=new, counted=True, rollback_due=due, stage=stage)
 
 
-def stale_cutoff(policy: EffectivePolicy, now: datetime) -> datetime:
-    return now - parse_duration(policy.rollback_policy.stale_after)
-
-
 __all__ = [
     "RETRY_ANNOTATION",
     "ROLLBACK_ANNOTATION",
@@ -609,5 +621,4 @@ __all__ = [
     "reconcile",
     "restore_target",
     "rollback",
-    "timedelta",
 ]
