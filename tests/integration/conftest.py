@@ -127,7 +127,7 @@ def operator(kube, crds: list[str], tmp_path_factory: pytest.TempPathFactory) ->
     op = OperatorProcess(
         kubeconfig=Path(kube.kubeconfig),
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        identity="modelreg-test",
+        identity=f"modelreg-test-{os.getpid()}",
     ).start()
     yield op
     op.stop()

@@ -117,7 +117,6 @@ KINDS: list[KindInfo] = [
                 f"size(self.metadata.name) <= {m.MAX_MODEL_NAME_LENGTH}",
                 f"metadata.name must be at most {m.MAX_MODEL_NAME_LENGTH} characters "
                 "(so that '<name>-model-card' fits)",
-                ".metadata.name",
             )
         ],
     },

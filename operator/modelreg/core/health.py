@@ -32,11 +32,6 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
-def _age(td: timedelta) -> str:
-    """A duration rounded down to whole seconds, Go style (``20m0s``)."""
-    return format_duration(timedelta(seconds=int(max(td, timedelta(0)).total_seconds())))
-
-
 def classify_health(
     *,
     stage: Stage,
@@ -72,12 +67,14 @@ def classify_health(
                 deadline = None  # never stale within the calendar
             if deadline is not None and now >= deadline:
                 stale = True
-                age = _age(now - latest)
+                # Absolute times only: the reason must not change while nothing else does,
+                # or every look at a stale version would write a new status.
+                since = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 limit = format_duration(stale_after)
                 if last_snapshot_at is not None and _aware(last_snapshot_at) >= latest:
-                    stale_reason = f"no snapshot for {age} (staleAfter {limit})"
+                    stale_reason = f"no snapshot since {since} (staleAfter {limit})"
                 else:
-                    stale_reason = f"no snapshot since entering Production {age} ago (staleAfter {limit})"
+                    stale_reason = f"no snapshot since entering Production at {since} (staleAfter {limit})"
 
     if verdict == "Critical":
         return HealthResult("Critical", "latest conclusive snapshot is Critical", stale=stale)

@@ -135,6 +135,8 @@ def enter_stage(
         status.production_since = now
         status.archived_at = None
         status.consecutive_breaches = 0
+        # Serving must be (re)applied for this entry into Production.
+        status.conditions = [c for c in status.conditions if c.type != "ServingSynced"]
     else:
         status.production_since = None
     if stage == "Sandbox":

@@ -63,23 +63,18 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     if info.ca_path:
         ctx.load_verify_locations(cafile=info.ca_path)
     elif info.ca_data:
-        data = info.ca_data
-        ctx.load_verify_locations(cadata=data.decode() if isinstance(data, bytes) else data)
+        ctx.load_verify_locations(cadata=base64.b64decode(info.ca_data).decode("ascii"))
     if info.certificate_path and info.private_key_path:
         ctx.load_cert_chain(info.certificate_path, info.private_key_path)
     elif info.certificate_data and info.private_key_data:
         # ssl needs files for client certificates; keep them only as long as loading takes.
         with tempfile.NamedTemporaryFile() as cert, tempfile.NamedTemporaryFile() as key:
-            cert.write(_b(info.certificate_data))
-            key.write(_b(info.private_key_data))
+            cert.write(base64.b64decode(info.certificate_data))
+            key.write(base64.b64decode(info.private_key_data))
             cert.flush()
             key.flush()
             ctx.load_cert_chain(cert.name, key.name)
     return ctx
-
-
-def _b(data: bytes | str) -> bytes:
-    return data if isinstance(data, bytes) else data.encode()
 
 
 def path_for(
