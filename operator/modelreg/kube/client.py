@@ -133,7 +133,7 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> JSON:
-        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": content_type} if data is not None else None
         async with self._get_session().request(
             method, self._server + path, data=data, params=params, headers=headers
