@@ -19,6 +19,12 @@ k8s_dir="$cache/k8s-$K8S_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 mkdir -p "$k8s_dir" "$etcd_dir"
 start=$(date +%s)
+# One build at a time per cache (two concurrent `make test` runs share it).
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  echo "[build] another build holds $cache/.build.lock; waiting for it" >&2
+  flock 9
+fi
 
 log() { printf '[build %4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 

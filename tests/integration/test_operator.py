@@ -232,3 +232,32 @@ def test_out_of_range_snapshot_never_reaches_operator(k: Cluster) -> None:
             k.snapshot("oor-s", "oor-1", **spec)
         assert err.value.status == 422
     assert k.list("performancesnapshots") == []
+
+
+def test_ttls_delete_closed_incidents_and_orphans(k: Cluster, kube, tmp_path) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    from tests.integration.conftest import OperatorProcess
+
+    short = OperatorProcess(
+        kubeconfig=Path(kube.kubeconfig),
+        log_path=tmp_path / "ttl-operator.log",
+        identity="ttl-operator",
+        extra_args=("--namespace", k.ns, "--default-orphan-ttl", "3s", "--default-incident-ttl", "3s",
+                    "--no-builtin-healer"),
+    ).start()
+    try:
+        k.snapshot("ttl-orphan", "never-created")
+        wait_for(lambda: k.snap("ttl-orphan").get("status", {}).get("verdict") == "Orphaned")
+        wait_for(lambda: "ttl-orphan" not in [s["metadata"]["name"] for s in k.list("performancesnapshots")],
+                 timeout=15, what="orphan deleted after its TTL")
+        k.model("ttl-1", model_name="ttl")
+        k.wait_stage("ttl-1", "Production")
+        k.snapshot("ttl-bad", "ttl-1", metrics={"errorRate": 0.5, "oodRate": 0.0})
+        inc = wait_for(lambda: k.incidents("ttl-1"))[0]["metadata"]["name"]
+        from modelreg.cli.main import main as cli
+
+        assert cli(["resolve", inc, "--kubeconfig", str(kube.kubeconfig), "-n", k.ns]) == 0
+        wait_for(lambda: k.incidents("ttl-1") == [], timeout=15, what="resolved incident deleted after its TTL")
+    finally:
+        short.stop()

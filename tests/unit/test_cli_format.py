@@ -211,9 +211,7 @@ def test_fleet_row_drift_from_metrics_when_no_drift_field() -> None:
 def test_fleet_table_columns() -> None:
     rows = [
         user.fleet_row(
-            rmodel(
-                last={"name": "s", "at": ago(seconds=5), "verdict": "Healthy", "metrics": {"errorRate": 0.01}}
-            ),
+            rmodel(last={"name": "s", "at": ago(seconds=5), "verdict": "Healthy", "metrics": {"errorRate": 0.01}}),
             [],
             NOW,
         )
@@ -259,22 +257,15 @@ def test_summarize_conditions() -> None:
         {"type": "GatesPassed", "status": "True", "reason": "AllPassed"},
         {"type": "Stalled", "status": "False"},
     ]
-    assert (
-        user.summarize_conditions(conds)
-        == "Ready=True (AtTarget), Stalled=False, Reconciling=False (AtTarget)"
-    )
+    assert user.summarize_conditions(conds) == "Ready=True (AtTarget), Stalled=False, Reconciling=False (AtTarget)"
     assert user.summarize_conditions(None) == "none reported"
 
 
 def test_format_breach_direction() -> None:
     assert (
-        user.format_breach({"criterion": "errorRate", "value": 0.0668, "threshold": 0.05})
-        == "errorRate 0.0668 > 0.05"
+        user.format_breach({"criterion": "errorRate", "value": 0.0668, "threshold": 0.05}) == "errorRate 0.0668 > 0.05"
     )
-    assert (
-        user.format_breach({"criterion": "accuracy", "value": 0.8, "threshold": 0.85})
-        == "accuracy 0.8 < 0.85"
-    )
+    assert user.format_breach({"criterion": "accuracy", "value": 0.8, "threshold": 0.85}) == "accuracy 0.8 < 0.85"
 
 
 def test_format_status_full() -> None:
@@ -481,9 +472,7 @@ def test_not_found_message_names_kind_and_namespace() -> None:
 
 
 def test_not_found_without_details_points_at_crds() -> None:
-    err = api_exception(
-        404, {"message": "the server could not find the requested resource", "reason": "NotFound"}
-    )
+    err = api_exception(404, {"message": "the server could not find the requested resource", "reason": "NotFound"})
     assert "install-crds" in user.error_message(err, "ns")
 
 
@@ -550,9 +539,7 @@ def test_command_wrapper_prints_one_line_and_returns_1(capsys: pytest.CaptureFix
 
 def test_parser_wires_user_commands() -> None:
     parser = build_parser()
-    args = parser.parse_args(
-        ["status", "m", "-n", "risk", "-o", "json", "--kubeconfig", "/k", "--context", "c"]
-    )
+    args = parser.parse_args(["status", "m", "-n", "risk", "-o", "json", "--kubeconfig", "/k", "--context", "c"])
     assert (args.name, args.namespace, args.output, args.kubeconfig, args.context) == (
         "m",
         "risk",

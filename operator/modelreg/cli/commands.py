@@ -3,7 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+
+def _run(args: argparse.Namespace) -> int:
+    from modelreg.controller.run import main
+
+    return main(args)
+
+
+def _install_crds(args: argparse.Namespace) -> int:
+    from kubernetes import config
+
+    from modelreg.kube.crds import install_crds
+
+    try:
+        api = config.new_client_from_config(config_file=args.kubeconfig)
+    except Exception as err:  # a clean message, no traceback
+        print(f"error: no cluster configured: {err}", file=sys.stderr)
+        return 1
+    with api:
+        names = install_crds(api, Path(args.dir) if args.dir else None)
+    for name in names:
+        print(f"customresourcedefinition.apiextensions.k8s.io/{name} established")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register cluster commands (filled in as the features land)."""
+    from modelreg.controller.run import add_arguments
+
+    run = sub.add_parser("run", help="run the operator")
+    add_arguments(run)
+    run.set_defaults(func=_run)
+
+    crds = sub.add_parser("install-crds", help="install or upgrade the CRDs (server-side apply)")
+    crds.add_argument("--kubeconfig", default=None)
+    crds.add_argument("--dir", default=None, help="a crds/ directory (default: generated from this version)")
+    crds.set_defaults(func=_install_crds)
+
+    from modelreg.cli.user import register as register_user
+
+    register_user(sub)
