@@ -298,7 +298,11 @@ class Engine:
         events.extend(plan.events)
         remediations: list[Remediation] = []
         if self.healer is not None:
-            remediations = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now)
+            seen = {b["metadata"]["name"]: str(b["metadata"].get("resourceVersion", "")) for b in bodies}
+            claimed = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now, seen)
+            if claimed is None:
+                return  # the model moved while we read it; the rerun acts on fresh data
+            remediations = claimed
         for outcome in plan.rollbacks:
             metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
             manual = self._manual_remediation(ns, outcome, remediations, now)
@@ -386,6 +390,22 @@ class Engine:
             self.queue.call_at(plan.requeue_at, ("model", ns, model_name))
 
     # --- pieces -------------------------------------------------------------------------
+
+    async def versions_moved(self, ns: str, model_name: str, seen: dict[str, str]) -> bool:
+        """Re-list the model's versions; True when any differs from ``seen`` (name → resourceVersion).
+
+        A healer acts on what it read; before it rolls back it re-reads the
+        model (one list, no write) so that a sibling archived by another writer
+        a moment ago is not missed.
+        """
+        listing = await self.client.list(rm_path(ns), fieldSelector=f"spec.modelName={model_name}")
+        fresh: dict[str, str] = {}
+        for item in listing.get("items", []):
+            item.setdefault("apiVersion", API_VERSION)
+            item.setdefault("kind", "RegisteredModel")
+            self.store.upsert_model(item)
+            fresh[item["metadata"]["name"]] = str(item["metadata"].get("resourceVersion", ""))
+        return fresh != seen
 
     async def _render_card(
         self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus

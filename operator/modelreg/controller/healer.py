@@ -75,8 +75,14 @@ class Healer:
         views: dict[str, lifecycle.VersionView],
         statuses: dict[str, RegisteredModelStatus],
         now: datetime,
-    ) -> list[Remediation]:
-        """Claim each actionable open Incident of the model and roll back in ``statuses``."""
+        seen: dict[str, str] | None = None,
+    ) -> list[Remediation] | None:
+        """Claim each actionable open Incident of the model and roll back in ``statuses``.
+
+        Returns None when the model changed under us since this reconcile read it
+        (``seen``: name → resourceVersion): the caller starts over with fresh data;
+        the claim stays ours.
+        """
         store = self.engine.store
         out: list[Remediation] = []
         versions = {n: v.spec.version for n, v in views.items() if v.spec is not None}
@@ -119,6 +125,9 @@ class Healer:
             if not ok:
                 self.engine.queue.schedule(("model", ns, model_name))
                 continue
+            if seen is not None and await self.engine.versions_moved(ns, model_name, seen):
+                self.engine.queue.schedule(("model", ns, model_name))
+                return None
             remediation = Remediation(
                 incident=rec.name,
                 version=name,
