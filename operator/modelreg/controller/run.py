@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import os
 import socket
@@ -18,6 +19,17 @@ from modelreg.core.policy import Defaults
 from modelreg.kube.client import KubeClient
 
 log = logging.getLogger("modelreg")
+
+
+def default_priority(env: os._Environ[str] | dict[str, str]) -> int:
+    """A per-pod peering priority: equal priorities freeze each other, so each replica
+    derives its own from its pod UID (downward API) unless one is given."""
+    if env.get("MODELREG_PRIORITY"):
+        return int(env["MODELREG_PRIORITY"])
+    uid = env.get("MODELREG_POD_UID")
+    if uid:
+        return 1 + int(hashlib.sha256(uid.encode()).hexdigest()[:7], 16)
+    return 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)"
     )
-    parser.add_argument("--priority", type=int, default=int(os.environ.get("MODELREG_PRIORITY", "0")))
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=default_priority(os.environ),
+        help="Kopf peering priority (default: $MODELREG_PRIORITY, else derived from $MODELREG_POD_UID, else 0)",
+    )
     parser.add_argument("--identity", default=os.environ.get("MODELREG_IDENTITY") or socket.gethostname())
     parser.add_argument("--verbose", "-v", action="store_true")
     group = parser.add_argument_group("operator-wide defaults (SPEC §5; also MODELREG_DEFAULT_<FIELD>)")
