@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-unit test-integration lint crds dev-cluster dev-cluster-down demo control-plane clean
+.PHONY: help venv test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
+	dev-cluster-down demo control-plane clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,6 +30,18 @@ test-unit: venv ## fast tests with no cluster
 
 test-integration: control-plane ## tests against the real API server
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/integration
+
+test-faults: control-plane ## fault injection (CI size; add PYTEST_ARGS=--soak for the long run)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/faults
+
+test-deploy: control-plane ## Helm chart, manifests, RBAC and admission policy against the API server
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/integration/test_deploy.py
+
+bench: control-plane ## full benchmarks (1,000 versions; prints figures, writes bench-results.json)
+	$(PY) -m benchmarks.bench --full --out bench-results.json
+
+bench-quick: control-plane ## quick benchmarks (under 3 minutes)
+	$(PY) -m benchmarks.bench --quick --out bench-results.json
 
 lint: venv ## ruff
 	$(VENV)/bin/ruff check operator tests
