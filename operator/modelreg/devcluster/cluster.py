@@ -560,7 +560,11 @@ class DevCluster:
             return f"not running: {', '.join(dead)}"
         if not self.admin_kubeconfig.exists():
             return "kubeconfig is missing"
-        if not self._apiserver_ready(state):
+        try:
+            ready = self._apiserver_ready(state)
+        except (OSError, ssl.SSLError) as exc:  # PKI files missing or unreadable
+            return f"cannot probe the apiserver: {exc}"
+        if not ready:
             return f"{state['server']}/readyz is not OK"
         return None
 
