@@ -29,7 +29,7 @@ from modelreg.core.modelcard import (
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "manifests" / "examples" / "fraud-detector-3-1-0.yaml"
-PROPS = settings(max_examples=200, deadline=None)
+PROPS = settings(max_examples=60, deadline=None)
 
 SECTIONS = [
     "## Model details",
@@ -778,8 +778,9 @@ def card_inputs(draw: st.DrawFn) -> CardInputs:
         )
     )
     return CardInputs(
-        name=draw(short_st),
-        namespace=draw(short_st),
+        # Object and namespace names are DNS names in Kubernetes (YAML would fold e.g. U+0085).
+        name=draw(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True)),
+        namespace=draw(st.from_regex(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True)),
         spec=spec,
         stage=draw(label_st),
         health=draw(label_st),

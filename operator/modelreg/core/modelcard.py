@@ -327,8 +327,21 @@ def _front_matter(inputs: CardInputs) -> str:
     index = _model_index(spec)
     if index:
         data["model-index"] = index
-    dumped = yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    dumped = yaml.dump(data, Dumper=_FrontMatterDumper, sort_keys=True, allow_unicode=True, default_flow_style=False)
     return f"---\n{dumped}---\n"
+
+
+class _FrontMatterDumper(yaml.SafeDumper):
+    """SafeDumper that double-quotes strings YAML would otherwise fold (NEL, LS, PS, CR, ...),
+    so every value reads back exactly; other Unicode stays readable."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = '"' if _LINE_BREAKS.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_FrontMatterDumper.add_representer(str, _represent_str)
 
 
 # --------------------------------------------------------------------------- sections
