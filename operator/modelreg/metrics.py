@@ -23,9 +23,7 @@ snapshots_evaluated = Counter("modelreg_snapshots_evaluated_total", "Snapshots e
 breaches = Counter("modelreg_breaches_total", "Breached criteria", ["criterion"])
 rollbacks = Counter("modelreg_rollbacks_total", "Rollbacks performed", ["namespace", "model", "result"])
 incidents_opened = Counter("modelreg_incidents_opened_total", "Incidents opened", ["severity"])
-handler_latency = Histogram(
-    "modelreg_reconcile_seconds", "Time to process one model's work", buckets=LATENCY_BUCKETS
-)
+handler_latency = Histogram("modelreg_reconcile_seconds", "Time to process one model's work", buckets=LATENCY_BUCKETS)
 breach_to_incident = Histogram(
     "modelreg_breach_to_incident_seconds",
     "From a breaching snapshot's creation to its Incident being written",
@@ -40,9 +38,7 @@ api_errors = Counter("modelreg_api_errors_total", "Failed API requests of the op
 queue_depth = Gauge("modelreg_queue_depth", "Models waiting to be processed")
 
 
-def set_version_series(
-    namespace: str, model: str, version: str, stage: str | None, health: str | None
-) -> None:
+def set_version_series(namespace: str, model: str, version: str, stage: str | None, health: str | None) -> None:
     for s in STAGES:
         model_stage.labels(namespace, model, version, s).set(1 if s == stage else 0)
     for h in HEALTHS:

@@ -76,14 +76,10 @@ class Cluster:
         self.ns = namespace
 
     def create(self, doc: dict[str, Any]) -> dict[str, Any]:
-        plural = {"RegisteredModel": "registeredmodels", "PerformanceSnapshot": "performancesnapshots"}[
-            doc["kind"]
-        ]
+        plural = {"RegisteredModel": "registeredmodels", "PerformanceSnapshot": "performancesnapshots"}[doc["kind"]]
         return self.custom.create_namespaced_custom_object(GROUP, VERSION, self.ns, plural, doc)
 
-    def model(
-        self, name: str, model_name: str = "fraud", version: str = "1.0.0", **spec: Any
-    ) -> dict[str, Any]:
+    def model(self, name: str, model_name: str = "fraud", version: str = "1.0.0", **spec: Any) -> dict[str, Any]:
         return self.create(model_body(name, model_name, version, **spec))
 
     def snapshot(self, name: str, model: str, **spec: Any) -> dict[str, Any]:

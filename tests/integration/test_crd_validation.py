@@ -187,16 +187,12 @@ INVALID_CREATES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("unknown mode", model(rollbackPolicy={"mode": "Sometimes"}), ["spec.rollbackPolicy.mode"]),
     (
         "serving kind DaemonSet",
-        model(
-            serving={"targetRef": {"kind": "DaemonSet", "name": "api"}, "container": "c", "env": "MODEL_URI"}
-        ),
+        model(serving={"targetRef": {"kind": "DaemonSet", "name": "api"}, "container": "c", "env": "MODEL_URI"}),
         ["spec.serving.targetRef.kind", "Unsupported value"],
     ),
     (
         "serving env lower-case",
-        model(
-            serving={"targetRef": {"kind": "Deployment", "name": "api"}, "container": "c", "env": "model_uri"}
-        ),
+        model(serving={"targetRef": {"kind": "Deployment", "name": "api"}, "container": "c", "env": "model_uri"}),
         ["spec.serving.env"],
     ),
     ("snapshotHistoryLimit 0", model(snapshotHistoryLimit=0), ["spec.snapshotHistoryLimit"]),
@@ -281,9 +277,7 @@ INVALID_UPDATES: list[tuple[str, dict[str, Any], dict[str, Any], list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "doc", "patch", "words"), INVALID_UPDATES, ids=[c[0] for c in INVALID_UPDATES]
-)
+@pytest.mark.parametrize(("case", "doc", "patch", "words"), INVALID_UPDATES, ids=[c[0] for c in INVALID_UPDATES])
 def test_invalid_update_rejected(
     custom: client.CustomObjectsApi,
     namespace: str,

@@ -85,10 +85,7 @@ def test_seed_scenario_automatic_rollback_restores_serving(k: Cluster) -> None:
     incidents = k.incidents("fraud-2")
     assert len(incidents) == 1
     inc = wait_for(
-        lambda: (
-            (i := k.get("incidents", incidents[0]["metadata"]["name"]))["status"].get("phase") == "Remediated"
-            and i
-        )
+        lambda: (i := k.get("incidents", incidents[0]["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
     )
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"took {elapsed:.1f}s"
@@ -114,9 +111,7 @@ def test_incident_only_waits_for_manual_rollback(k: Cluster, kube: Any) -> None:
     k.wait_stage("fraud-2", "RolledBack")
     k.wait_stage("fraud-1", "Production")
     inc = wait_for(
-        lambda: (
-            (i := k.get("incidents", inc["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
-        )
+        lambda: (i := k.get("incidents", inc["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
     )
     assert any("manual" in a["message"] for a in inc["status"]["actions"])
 
@@ -137,9 +132,7 @@ def test_no_archived_sibling_fails_with_reason(k: Cluster) -> None:
 def test_workload_without_opt_in_is_never_touched(k: Cluster) -> None:
     deployment(k, opted_in=False, uri="s3://untouched")
     k.model("fraud-1", version="1.0.0", serving=SERVING)
-    obj = wait_for(
-        lambda: (o := k.rm("fraud-1")) and condition(o, "ServingSynced").get("reason") == "NotOptedIn" and o
-    )
+    obj = wait_for(lambda: (o := k.rm("fraud-1")) and condition(o, "ServingSynced").get("reason") == "NotOptedIn" and o)
     assert condition(obj, "ServingSynced")["status"] == "False"
     assert env_of(k)["MODEL_URI"] == "s3://untouched"
     apps = client.AppsV1Api(k.custom.api_client)
@@ -180,15 +173,18 @@ def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path) ->
             k.wait_stage("race-2", "RolledBack")
         except AssertionError:
             import json
-            print(json.dumps([k.rm("race-2")["status"], k.rm("race-1")["status"].get("stage"), k.incidents("race-2")], indent=1, default=str)[:6000])
+
+            print(
+                json.dumps(
+                    [k.rm("race-2")["status"], k.rm("race-1")["status"].get("stage"), k.incidents("race-2")],
+                    indent=1,
+                    default=str,
+                )[:6000]
+            )
             print(second.log_tail(40))
             raise
         inc = wait_for(
-            lambda: (
-                (i := k.incidents("race-2"))
-                and (i[0].get("status") or {}).get("phase") == "Remediated"
-                and i[0]
-            )
+            lambda: (i := k.incidents("race-2")) and (i[0].get("status") or {}).get("phase") == "Remediated" and i[0]
         )
         rolled = [a for a in inc["status"]["actions"] if a["action"] == "RolledBack"]
         assert len(rolled) == 1

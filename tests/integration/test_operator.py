@@ -38,9 +38,7 @@ def test_promotion_path_each_gate_holds_until_satisfied(k: Cluster) -> None:
     k.snapshot("fraud-1-s1", "fraud-1")
     k.snapshot("fraud-1-s2", "fraud-1")
     wait_for(lambda: k.rm("fraud-1")["status"]["gates"]["healthySnapshots"] == 2, what="2 healthy snapshots")
-    wait_for(
-        lambda: k.rm("fraud-1")["status"]["gates"]["pending"] == ["approval"], timeout=10, what="soak to pass"
-    )
+    wait_for(lambda: k.rm("fraud-1")["status"]["gates"]["pending"] == ["approval"], timeout=10, what="soak to pass")
     assert k.stage("fraud-1") == "Sandbox"  # the approval still holds it
     k.patch("registeredmodels", "fraud-1", {"spec": {"approvals": [{"by": "alice", "comment": "LGTM"}]}})
     obj = k.wait_stage("fraud-1", "Production")
@@ -131,9 +129,7 @@ def test_min_samples_and_consecutive_breaches(k: Cluster) -> None:
         metrics={"errorRate": 0.001, "oodRate": 0.0},
         window={"end": "2026-11-20T10:03:00Z"},
     )
-    wait_for(
-        lambda: k.rm("streak-1")["status"].get("consecutiveBreaches") == 0, what="reset by a healthy one"
-    )
+    wait_for(lambda: k.rm("streak-1")["status"].get("consecutiveBreaches") == 0, what="reset by a healthy one")
     k.snapshot("streak-s4", "streak-1", metrics=bad, window={"end": "2026-11-20T10:04:00Z"})
     k.snapshot("streak-s5", "streak-1", metrics=bad, window={"end": "2026-11-20T10:05:00Z"})
     incidents = wait_for(lambda: k.incidents("streak-1"), what="incident after 2 consecutive")
@@ -187,9 +183,7 @@ def test_duplicate_version_is_stalled(k: Cluster) -> None:
     k.model("dup-a", model_name="dup", version="1.0.0")
     k.wait_stage("dup-a", "Production")
     k.model("dup-b", model_name="dup", version="1.0.0")
-    obj = wait_for(
-        lambda: (o := k.rm("dup-b")) and condition(o, "Stalled").get("reason") == "DuplicateVersion" and o
-    )
+    obj = wait_for(lambda: (o := k.rm("dup-b")) and condition(o, "Stalled").get("reason") == "DuplicateVersion" and o)
     assert obj["status"]["stage"] == "Development"
     assert k.stage("dup-a") == "Production"
 
@@ -234,7 +228,7 @@ def test_out_of_range_snapshot_never_reaches_operator(k: Cluster) -> None:
     assert k.list("performancesnapshots") == []
 
 
-def test_ttls_delete_closed_incidents_and_orphans(k: Cluster, kube, tmp_path) -> None:  # noqa: ANN001
+def test_ttls_delete_closed_incidents_and_orphans(k: Cluster, kube, tmp_path) -> None:
     from pathlib import Path
 
     from tests.integration.conftest import OperatorProcess
@@ -243,14 +237,24 @@ def test_ttls_delete_closed_incidents_and_orphans(k: Cluster, kube, tmp_path) ->
         kubeconfig=Path(kube.kubeconfig),
         log_path=tmp_path / "ttl-operator.log",
         identity="ttl-operator",
-        extra_args=("--namespace", k.ns, "--default-orphan-ttl", "3s", "--default-incident-ttl", "3s",
-                    "--no-builtin-healer"),
+        extra_args=(
+            "--namespace",
+            k.ns,
+            "--default-orphan-ttl",
+            "3s",
+            "--default-incident-ttl",
+            "3s",
+            "--no-builtin-healer",
+        ),
     ).start()
     try:
         k.snapshot("ttl-orphan", "never-created")
         wait_for(lambda: k.snap("ttl-orphan").get("status", {}).get("verdict") == "Orphaned")
-        wait_for(lambda: "ttl-orphan" not in [s["metadata"]["name"] for s in k.list("performancesnapshots")],
-                 timeout=15, what="orphan deleted after its TTL")
+        wait_for(
+            lambda: "ttl-orphan" not in [s["metadata"]["name"] for s in k.list("performancesnapshots")],
+            timeout=15,
+            what="orphan deleted after its TTL",
+        )
         k.model("ttl-1", model_name="ttl")
         k.wait_stage("ttl-1", "Production")
         k.snapshot("ttl-bad", "ttl-1", metrics={"errorRate": 0.5, "oodRate": 0.0})

@@ -97,7 +97,5 @@ def test_snapshot_bounds() -> None:
 
 
 def test_provenance_keeps_free_form_keys() -> None:
-    s = m.RegisteredModelSpec.model_validate(
-        spec(provenance={"gitCommit": "abc", "featureStore": "feast://x"})
-    )
+    s = m.RegisteredModelSpec.model_validate(spec(provenance={"gitCommit": "abc", "featureStore": "feast://x"}))
     assert s.wire()["provenance"] == {"gitCommit": "abc", "featureStore": "feast://x"}

@@ -41,9 +41,7 @@ def policy(**rb: Any) -> EffectiveRollbackPolicy:
 DEFAULT = policy()
 
 
-def snapshot(
-    sample_count: int = 12000, metrics: dict[str, Any] | None = None, **extra: Any
-) -> PerformanceSnapshotSpec:
+def snapshot(sample_count: int = 12000, metrics: dict[str, Any] | None = None, **extra: Any) -> PerformanceSnapshotSpec:
     doc: dict[str, Any] = {"modelRef": {"name": "fraud-detector-3-1-0"}, "sampleCount": sample_count, **extra}
     if metrics is not None:
         doc["metrics"] = metrics
@@ -119,9 +117,7 @@ def test_exactly_at_max_is_not_a_breach_but_warns() -> None:
 
 def test_warn_ratio_boundary_and_below() -> None:
     assert evaluate(snapshot(metrics={"errorRate": 0.05, "oodRate": 0.0}), DEFAULT).verdict == "Degraded"
-    ev = evaluate(
-        snapshot(metrics={"errorRate": 0.039, "oodRate": 0.159}, drift={"klDivergence": 0.2}), DEFAULT
-    )
+    ev = evaluate(snapshot(metrics={"errorRate": 0.039, "oodRate": 0.159}, drift={"klDivergence": 0.2}), DEFAULT)
     assert ev.verdict == "Healthy" and ev.warnings == [] and ev.breaches == []
     ev = evaluate(snapshot(metrics={"errorRate": 0.01, "oodRate": 0.17}), policy(warnRatio=1.0))
     assert ev.verdict == "Healthy"
@@ -189,12 +185,8 @@ ACCURACY = policy(criteria={"custom": [{"metric": "accuracy", "min": 0.85, "warn
         (0.84, "Critical", [("accuracy", 0.84, 0.85)], []),
     ],
 )
-def test_min_criterion_with_warn(
-    value: float, verdict: str, breaches: list[Any], warnings: list[Any]
-) -> None:
-    ev = evaluate(
-        snapshot(metrics={"errorRate": 0.0, "oodRate": 0.0, "custom": {"accuracy": value}}), ACCURACY
-    )
+def test_min_criterion_with_warn(value: float, verdict: str, breaches: list[Any], warnings: list[Any]) -> None:
+    ev = evaluate(snapshot(metrics={"errorRate": 0.0, "oodRate": 0.0, "custom": {"accuracy": value}}), ACCURACY)
     assert ev.verdict == verdict
     assert pairs(ev.breaches) == breaches
     assert pairs(ev.warnings) == warnings
@@ -206,10 +198,7 @@ def test_min_criterion_without_warn_never_warns() -> None:
     assert ev.verdict == "Healthy"
     ev = evaluate(snapshot(metrics={"errorRate": 0.0, "oodRate": 0.0, "custom": {"accuracy": 0.5}}), pol)
     assert ev.verdict == "Critical"
-    assert (
-        summary("fraud-detector", "3.1.0", ev.breaches, ev.warnings)
-        == "fraud-detector 3.1.0: accuracy 0.5 < 0.85"
-    )
+    assert summary("fraud-detector", "3.1.0", ev.breaches, ev.warnings) == "fraud-detector 3.1.0: accuracy 0.5 < 0.85"
 
 
 def test_custom_max_criterion_uses_warn_ratio() -> None:
@@ -249,9 +238,7 @@ def test_all_breaches_in_criterion_order() -> None:
 
 
 def test_too_few_samples_is_inconclusive_but_shows_metrics() -> None:
-    snap = snapshot(
-        sample_count=50, metrics={"errorRate": 0.5, "oodRate": 0.5}, drift={"features": [SPEC_FEATURE]}
-    )
+    snap = snapshot(sample_count=50, metrics={"errorRate": 0.5, "oodRate": 0.5}, drift={"features": [SPEC_FEATURE]})
     ev = evaluate(snap, DEFAULT)
     assert ev.verdict == "Inconclusive" and not ev.conclusive
     assert ev.reason == "sampleCount 50 < minSamples 100"
@@ -262,10 +249,7 @@ def test_too_few_samples_is_inconclusive_but_shows_metrics() -> None:
 
 def test_sample_count_equal_to_min_samples_is_evaluated() -> None:
     assert evaluate(snapshot(sample_count=100, metrics={"errorRate": 0.5}), DEFAULT).verdict == "Critical"
-    assert (
-        evaluate(snapshot(sample_count=0, metrics={"errorRate": 0.5}), policy(minSamples=0)).verdict
-        == "Critical"
-    )
+    assert evaluate(snapshot(sample_count=0, metrics={"errorRate": 0.5}), policy(minSamples=0)).verdict == "Critical"
 
 
 def test_missing_metrics_are_listed_and_do_not_breach() -> None:
@@ -377,9 +361,7 @@ def test_rollback_due() -> None:
 _any_float = st.floats(allow_nan=True, allow_infinity=True)
 _tiny_huge = st.sampled_from([0.0, 5e-324, 1e-300, 1e-9, 1.0, 1e9, 1e300, 1.7976931348623157e308])
 # near the default thresholds (0.05, 0.2, 0.3 and their warn levels) as well as anywhere
-_near = st.sampled_from(
-    [0.0, 0.04, 0.045, 0.05, 0.0500001, 0.1, 0.16, 0.18, 0.2, 0.2167, 0.24, 0.3, 0.3004, 0.6]
-)
+_near = st.sampled_from([0.0, 0.04, 0.045, 0.05, 0.0500001, 0.1, 0.16, 0.18, 0.2, 0.2167, 0.24, 0.3, 0.3004, 0.6])
 _rate = st.one_of(st.floats(min_value=0, max_value=1), st.sampled_from([0.0, 1.0, 5e-324]), _near)
 _nonneg = st.one_of(st.floats(min_value=0, allow_infinity=True), _tiny_huge, _near)
 _names = st.sampled_from(["accuracy", "recall", "errorRate", "klDivergence", "x.y-z"])
@@ -400,9 +382,7 @@ def _dicts(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]
 def _feature(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(1, 6))
     ref = draw(st.lists(_counts, min_size=n, max_size=n))
-    cur = draw(
-        st.one_of(st.just(ref), st.lists(_counts, min_size=n, max_size=n), st.lists(_counts, min_size=1))
-    )
+    cur = draw(st.one_of(st.just(ref), st.lists(_counts, min_size=n, max_size=n), st.lists(_counts, min_size=1)))
     return {"name": draw(st.sampled_from(["amount", "country", "age"])), "reference": ref, "current": cur[:8]}
 
 
@@ -422,11 +402,7 @@ SNAPSHOTS = st.builds(
             optional={"custom": st.dictionaries(_names, st.one_of(_tiny_huge, _near), max_size=4)},
         ),
     ),
-    _opt(
-        _dicts(
-            klDivergence=_nonneg, psi=_nonneg, jsDivergence=_nonneg, features=st.lists(_feature(), max_size=3)
-        )
-    ),
+    _opt(_dicts(klDivergence=_nonneg, psi=_nonneg, jsDivergence=_nonneg, features=st.lists(_feature(), max_size=3))),
 )
 _custom = st.one_of(
     st.fixed_dictionaries({"metric": _names, "min": _any_float}, optional={"warn": _any_float}),
@@ -437,9 +413,7 @@ RB_POLICIES = _dicts(
     criteria=_dicts(
         errorRate=st.fixed_dictionaries({"max": _rate}, optional={"warn": _rate}),
         oodRate=st.fixed_dictionaries({"max": _rate}, optional={"warn": _rate}),
-        drift=_dicts(
-            metric=st.sampled_from(["klDivergence", "psi", "jsDivergence"]), max=_nonneg, warn=_nonneg
-        ),
+        drift=_dicts(metric=st.sampled_from(["klDivergence", "psi", "jsDivergence"]), max=_nonneg, warn=_nonneg),
         latencyP99Ms=st.fixed_dictionaries({"max": _nonneg}, optional={"warn": _any_float}),
         custom=st.lists(_custom, max_size=4),
     ),
@@ -451,9 +425,7 @@ POLICIES = st.one_of(
     RB_POLICIES.map(lambda rb: policy(**rb)),
     # hand-built effective policies, bypassing the merge (no drift criterion, min and max both set...)
     st.builds(
-        lambda crit, ratio: DEFAULT.model_copy(
-            update={"criteria": crit, "warn_ratio": ratio, "min_samples": 0}
-        ),
+        lambda crit, ratio: DEFAULT.model_copy(update={"criteria": crit, "warn_ratio": ratio, "min_samples": 0}),
         st.builds(
             EffectiveCriteria,
             error_rate=_opt(st.builds(lambda m: {"max": m}, _rate)),
@@ -520,9 +492,7 @@ def _check_consistent(ev: Evaluation, pol: EffectiveRollbackPolicy) -> None:
 
 @PROPS
 @given(SNAPSHOTS, POLICIES)
-def test_evaluate_never_raises_and_is_consistent(
-    snap: PerformanceSnapshotSpec, pol: EffectiveRollbackPolicy
-) -> None:
+def test_evaluate_never_raises_and_is_consistent(snap: PerformanceSnapshotSpec, pol: EffectiveRollbackPolicy) -> None:
     ev = evaluate(snap, pol)
     _check_consistent(ev, pol)
     if snap.sample_count < pol.min_samples:

@@ -38,21 +38,15 @@ def ago(minutes: float) -> datetime:
     ("verdict", "expected"),
     [(None, "Unknown"), ("Healthy", "Healthy"), ("Degraded", "Degraded"), ("Critical", "Critical")],
 )
-def test_outside_production_health_is_the_verdict_and_never_stale(
-    stage: str, verdict: Any, expected: str
-) -> None:
-    r = health(
-        stage=stage, last_conclusive_verdict=verdict, last_snapshot_at=ago(600), production_since=ago(900)
-    )
+def test_outside_production_health_is_the_verdict_and_never_stale(stage: str, verdict: Any, expected: str) -> None:
+    r = health(stage=stage, last_conclusive_verdict=verdict, last_snapshot_at=ago(600), production_since=ago(900))
     assert r.health == expected
     assert r.stale is False and r.recheck_at is None
 
 
 def test_fresh_healthy_production_schedules_a_recheck() -> None:
     r = health(last_conclusive_verdict="Healthy", last_snapshot_at=ago(5), production_since=ago(60))
-    assert r == HealthResult(
-        "Healthy", "latest conclusive snapshot is Healthy", stale=False, recheck_at=ago(5) + STALE
-    )
+    assert r == HealthResult("Healthy", "latest conclusive snapshot is Healthy", stale=False, recheck_at=ago(5) + STALE)
 
 
 def test_stale_healthy_production_is_degraded() -> None:
@@ -61,8 +55,15 @@ def test_stale_healthy_production_is_degraded() -> None:
     since = ago(20).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert r.reason == f"no snapshot since {since} (staleAfter 15m0s)"
     # The reason does not move with the clock (no status write per look).
-    assert health(last_conclusive_verdict="Healthy", last_snapshot_at=ago(20), production_since=ago(60),
-                  now=NOW + timedelta(minutes=7)).reason == r.reason
+    assert (
+        health(
+            last_conclusive_verdict="Healthy",
+            last_snapshot_at=ago(20),
+            production_since=ago(60),
+            now=NOW + timedelta(minutes=7),
+        ).reason
+        == r.reason
+    )
     assert r.recheck_at is None
 
 
@@ -91,18 +92,14 @@ def test_unknown_in_production() -> None:
 
 def test_critical_wins_and_is_never_rescheduled() -> None:
     r = health(last_conclusive_verdict="Critical", last_snapshot_at=ago(1))
-    assert r == HealthResult(
-        "Critical", "latest conclusive snapshot is Critical", stale=False, recheck_at=None
-    )
+    assert r == HealthResult("Critical", "latest conclusive snapshot is Critical", stale=False, recheck_at=None)
     r = health(last_conclusive_verdict="Critical", last_snapshot_at=ago(100))
     assert r.health == "Critical" and r.stale and r.recheck_at is None
 
 
 def test_degraded_stays_degraded() -> None:
     r = health(last_conclusive_verdict="Degraded", last_snapshot_at=ago(1))
-    assert r == HealthResult(
-        "Degraded", "latest conclusive snapshot is Degraded", stale=False, recheck_at=None
-    )
+    assert r == HealthResult("Degraded", "latest conclusive snapshot is Degraded", stale=False, recheck_at=None)
     r = health(last_conclusive_verdict="Degraded", last_snapshot_at=ago(30))
     assert r.health == "Degraded" and r.stale
     since = ago(30).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

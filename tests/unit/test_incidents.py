@@ -17,14 +17,14 @@ SPEC = RegisteredModelSpec.model_validate(
 POLICY = effective_policy(SPEC, Defaults())
 
 
-def ev(**metrics: float):  # noqa: ANN201
+def ev(**metrics: float):
     return evaluate(
         PerformanceSnapshotSpec.model_validate({"modelRef": {"name": "m"}, "sampleCount": 12000, "metrics": metrics}),
         POLICY.rollback_policy,
     )
 
 
-def decide(evaluation, *, stage="Production", due=True, episode=None, restore="3.0.2", policy=POLICY):  # noqa: ANN001, ANN201
+def decide(evaluation, *, stage="Production", due=True, episode=None, restore="3.0.2", policy=POLICY):
     return inc.decide(
         namespace="risk",
         registered_model="fraud-detector-3-1-0",

@@ -134,9 +134,7 @@ def test_healthy_snapshots_gate_and_critical_restarts_soak() -> None:
         policy.rollback_policy,
     )
     v = views[0]
-    eff = lc.apply_snapshot(
-        v, v.status, policy, healthy, "s1", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1)
-    )
+    eff = lc.apply_snapshot(v, v.status, policy, healthy, "s1", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1))
     assert eff.status.gates.healthy_snapshots == 1
     t_crit = T0 + timedelta(minutes=4)
     eff = lc.apply_snapshot(v, eff.status, policy, critical, "s2", t_crit, t_crit)
@@ -172,9 +170,7 @@ def test_rollback_restores_most_recent_archived_and_stalls() -> None:
     views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
     views, _ = run(views, now + timedelta(minutes=10))
     statuses = {v.name: v.status.model_copy(deep=True) for v in views}
-    out = lc.rollback(
-        statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident x"
-    )
+    out = lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident x")
     assert out.reason == "RolledBack" and out.restored == "v1" and out.restored_version == "1.0.0"
     assert statuses["v2"].stage == "RolledBack" and statuses["v2"].rolled_back_to == "1.0.0"
     assert statuses["v1"].stage == "Production"
@@ -314,9 +310,7 @@ def test_invalid_spec_is_stalled_with_field_message() -> None:
     steps=st.lists(st.integers(min_value=0, max_value=3600), min_size=1, max_size=6),
     digests=st.lists(st.booleans(), min_size=4, max_size=4),
 )
-def test_at_most_one_production_and_history_bounded(
-    targets: list[str], steps: list[int], digests: list[bool]
-) -> None:
+def test_at_most_one_production_and_history_bounded(targets: list[str], steps: list[int], digests: list[bool]) -> None:
     views = []
     for i, target in enumerate(targets):
         art = {"uri": f"s3://m/{i}", **({"digest": DIGEST} if digests[i] else {})}

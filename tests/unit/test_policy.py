@@ -293,9 +293,7 @@ def test_from_env_reads_every_field() -> None:
 def test_from_env_empty_is_defaults_and_base_is_kept() -> None:
     assert Defaults.from_env({}) == Defaults()
     base = Defaults(min_samples=7)
-    assert Defaults.from_env({"MODELREG_DEFAULT_WARN_RATIO": "0.5"}, base) == Defaults(
-        min_samples=7, warn_ratio=0.5
-    )
+    assert Defaults.from_env({"MODELREG_DEFAULT_WARN_RATIO": "0.5"}, base) == Defaults(min_samples=7, warn_ratio=0.5)
     assert Defaults.from_env({"MODELREG_DEFAULT_DRIFT_MAX": ""}, Defaults(drift_max=0.4)).drift_max is None
     assert Defaults.env_var("stale_after") == "MODELREG_DEFAULT_STALE_AFTER"
 

@@ -81,10 +81,7 @@ def test_summary_warnings_only() -> None:
 
 
 def test_summary_breaches_leave_warnings_out() -> None:
-    assert (
-        summary("m", "1", [b("errorRate", 0.06, 0.05)], [b("oodRate", 0.17, 0.16)])
-        == "m 1: errorRate 0.06 > 0.05"
-    )
+    assert summary("m", "1", [b("errorRate", 0.06, 0.05)], [b("oodRate", 0.17, 0.16)]) == "m 1: errorRate 0.06 > 0.05"
 
 
 def test_summary_of_nothing() -> None:
@@ -127,6 +124,4 @@ def test_high_exactly_from_twice_max(threshold: float, factor: float) -> None:
     assert severity([b("x", value, threshold)], [], POLICY) == expected
     low = threshold / factor
     if low < threshold and not math.isclose(low, threshold / 2):
-        assert severity([b("y", low, threshold)], [], POLICY) == (
-            "high" if low <= threshold / 2 else "medium"
-        )
+        assert severity([b("y", low, threshold)], [], POLICY) == ("high" if low <= threshold / 2 else "medium")

@@ -188,8 +188,7 @@ def crd(info: KindInfo) -> JSON:
         "storage": True,
         "subresources": {"status": {}},
         "additionalPrinterColumns": [
-            {"name": n, "type": t, "jsonPath": p, **({"priority": pr} if pr else {})}
-            for n, t, p, pr in info["columns"]
+            {"name": n, "type": t, "jsonPath": p, **({"priority": pr} if pr else {})} for n, t, p, pr in info["columns"]
         ],
         "schema": {"openAPIV3Schema": root},
     }

@@ -125,9 +125,7 @@ class Artifact(Model):
     )
     uri: Uri = Field(
         description="Where the model artifact lives. Immutable.",
-        json_schema_extra=k8s(
-            **{"x-kubernetes-validations": [cel("self == oldSelf", "artifact.uri is immutable")]}
-        ),
+        json_schema_extra=k8s(**{"x-kubernetes-validations": [cel("self == oldSelf", "artifact.uri is immutable")]}),
     )
     digest: str | None = Field(
         default=None,
@@ -207,9 +205,7 @@ class DriftCriterion(Model):
 class CustomCriterion(Model):
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [
-                cel("has(self.min) != has(self.max)", "exactly one of min or max must be set")
-            ]
+            "x-kubernetes-validations": [cel("has(self.min) != has(self.max)", "exactly one of min or max must be set")]
         }
     )
     metric: MetricName
@@ -254,9 +250,7 @@ class RegisteredModelSpec(Model):
     )
     version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=63)] = Field(
         description="Immutable.",
-        json_schema_extra=k8s(
-            **{"x-kubernetes-validations": [cel("self == oldSelf", "version is immutable")]}
-        ),
+        json_schema_extra=k8s(**{"x-kubernetes-validations": [cel("self == oldSelf", "version is immutable")]}),
     )
     description: Text | None = None
     owner: Owner | None = None
@@ -269,9 +263,7 @@ class RegisteredModelSpec(Model):
     ethical_considerations: list[EthicalConsideration] | None = Field(default=None, max_length=MAX_LIST)
     evaluation: list[EvaluationResult] | None = Field(default=None, max_length=MAX_LIST)
     tags: dict[str, ShortStr] | None = Field(default=None, max_length=MAX_LIST)
-    target_stage: TargetStage | None = Field(
-        default=None, description="Defaults to Development (operator-wide)."
-    )
+    target_stage: TargetStage | None = Field(default=None, description="Defaults to Development (operator-wide).")
     approvals: list[Approval] | None = Field(default=None, max_length=MAX_LIST)
     promotion_policy: PromotionPolicy | None = None
     rollback_policy: RollbackPolicy | None = None
@@ -413,9 +405,7 @@ class RegisteredModelStatus(Model):
     observed_generation: int | None = None
     stage: Stage | None = None
     health: Health | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA
-    )
+    conditions: list[Condition] = Field(default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA)
     effective_policy: EffectivePolicy | None = None
     stage_history: list[StageHistoryEntry] = Field(default_factory=list, max_length=MAX_STAGE_HISTORY)
     production_since: datetime | None = None
@@ -487,9 +477,7 @@ class FeatureHistogram(Model):
 
 
 class SnapshotDrift(Model):
-    kl_divergence: NonNegative | None = Field(
-        default=None, description="Precomputed; used only without features."
-    )
+    kl_divergence: NonNegative | None = Field(default=None, description="Precomputed; used only without features.")
     psi: NonNegative | None = None
     js_divergence: NonNegative | None = None
     features: list[FeatureHistogram] | None = Field(default=None, max_length=MAX_FEATURES)
@@ -567,9 +555,7 @@ class IncidentStatus(Model):
     claim_expires_at: datetime | None = None
     actions: list[IncidentAction] = Field(default_factory=list, max_length=MAX_LIST)
     closed_at: datetime | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA
-    )
+    conditions: list[Condition] = Field(default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA)
 
 
 # --------------------------------------------------------------------------- kinds

@@ -292,9 +292,7 @@ class Engine:
             statuses[name] = self._with_incident_ref(ns, name, statuses[name])
 
         # 3. Lifecycle for the whole model, then the healer's rollbacks (same serialization).
-        plan = lifecycle.reconcile(
-            [replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now
-        )
+        plan = lifecycle.reconcile([replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now)
         events.extend(plan.events)
         remediations: list[Remediation] = []
         if self.healer is not None:
@@ -314,9 +312,7 @@ class Engine:
                     if action.action == "RolledBack" and r.restored:
                         events.extend(
                             lifecycle.rollback_events(
-                                lifecycle.RollbackOutcome(
-                                    r.version, r.restored, None, "RolledBack", action.message
-                                )
+                                lifecycle.RollbackOutcome(r.version, r.restored, None, "RolledBack", action.message)
                             )
                         )
             # Re-derive conditions and health after the rollbacks.
@@ -667,9 +663,7 @@ class Engine:
                 held = self.store.incidents[(ns, decision.name)]
         return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
 
-    async def _write_version_status(
-        self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus
-    ) -> bool:
+    async def _write_version_status(self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus) -> bool:
         body = next(b for b in bodies if b["metadata"]["name"] == name)
         old_wire = body.get("status") or {}
         new_wire = new.wire()
@@ -693,9 +687,7 @@ class Engine:
 
     async def _write_snapshot_status(self, rec: SnapshotRec, status: JSON) -> None:
         try:
-            out = await self.client.merge_patch(
-                snap_path(rec.namespace, rec.name) + "/status", {"status": status}
-            )
+            out = await self.client.merge_patch(snap_path(rec.namespace, rec.name) + "/status", {"status": status})
         except ApiError as err:
             if err.not_found:
                 self.store.delete_snapshot(rec.namespace, rec.name)

@@ -100,9 +100,7 @@ class Healer:
             if not status.occurrences:
                 trig = rec.body["spec"]["trigger"]["snapshot"]
                 created = parse_time(rec.body["metadata"].get("creationTimestamp")) or now
-                status = inc.opened_status(trig, created).model_copy(
-                    update={"snapshots": list(rec.snapshots)}
-                )
+                status = inc.opened_status(trig, created).model_copy(update={"snapshots": list(rec.snapshots)})
             claimed = status.model_copy(
                 update={
                     "phase": "Remediating",

@@ -103,9 +103,7 @@ class WorkQueue:
                 self.failures[key] = count
                 delay = min(self._retry_delay * 2 ** min(count - 1, 6), 60.0)
                 if count <= 3 or count % 10 == 0:
-                    log.warning(
-                        "processing %s failed (attempt %d), retrying in %.1fs: %s", key, count, delay, err
-                    )
+                    log.warning("processing %s failed (attempt %d), retrying in %.1fs: %s", key, count, delay, err)
                 self.call_later(delay, key)
             finally:
                 self._running.discard(key)

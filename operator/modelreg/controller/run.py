@@ -33,22 +33,12 @@ def default_priority(env: os._Environ[str] | dict[str, str]) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--namespace", "-n", action="append", default=[], help="watch only this namespace (repeat)"
-    )
-    parser.add_argument(
-        "--metrics-port", type=int, default=int(os.environ.get("MODELREG_METRICS_PORT", "8081"))
-    )
-    parser.add_argument(
-        "--liveness-port", type=int, default=int(os.environ.get("MODELREG_LIVENESS_PORT", "8080"))
-    )
+    parser.add_argument("--namespace", "-n", action="append", default=[], help="watch only this namespace (repeat)")
+    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("MODELREG_METRICS_PORT", "8081")))
+    parser.add_argument("--liveness-port", type=int, default=int(os.environ.get("MODELREG_LIVENESS_PORT", "8080")))
     parser.add_argument("--workers", type=int, default=8, help="models processed concurrently")
-    parser.add_argument(
-        "--no-builtin-healer", action="store_true", help="leave every Incident to other healers"
-    )
-    parser.add_argument(
-        "--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)"
-    )
+    parser.add_argument("--no-builtin-healer", action="store_true", help="leave every Incident to other healers")
+    parser.add_argument("--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)")
     parser.add_argument(
         "--priority",
         type=int,
@@ -60,9 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("operator-wide defaults (SPEC §5; also MODELREG_DEFAULT_<FIELD>)")
     for field in dataclasses.fields(Defaults):
         flag = "--default-" + field.name.replace("_", "-")
-        group.add_argument(
-            flag, dest=f"default_{field.name}", metavar="VALUE", help=f"default {field.default!r}"
-        )
+        group.add_argument(flag, dest=f"default_{field.name}", metavar="VALUE", help=f"default {field.default!r}")
 
 
 def defaults_from(args: argparse.Namespace) -> Defaults:
@@ -107,9 +95,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
         _settings(settings, args.peering)
-        info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(
-            settings=settings
-        )
+        info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
         if info is None:
             raise kopf.PermanentError("no Kubernetes credentials (in-cluster or kubeconfig)")
         client = KubeClient(info)

@@ -26,9 +26,7 @@ class ServingResult:
 def synced_message(spec: RegisteredModelSpec) -> str:
     assert spec.serving is not None
     ref = spec.serving.target_ref
-    return (
-        f"{ref.kind}/{ref.name} container {spec.serving.container} env {spec.serving.env}={spec.artifact.uri}"
-    )
+    return f"{ref.kind}/{ref.name} container {spec.serving.container} env {spec.serving.env}={spec.artifact.uri}"
 
 
 async def sync_serving(client: KubeClient, namespace: str, spec: RegisteredModelSpec) -> ServingResult:
@@ -54,9 +52,7 @@ async def sync_serving(client: KubeClient, namespace: str, spec: RegisteredModel
         )
     containers = workload.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
     if not any(c.get("name") == serving.container for c in containers):
-        return ServingResult(
-            False, "ContainerNotFound", f"{ref.kind}/{ref.name} has no container {serving.container}"
-        )
+        return ServingResult(False, "ContainerNotFound", f"{ref.kind}/{ref.name} has no container {serving.container}")
     current = next(
         (
             e.get("value")

@@ -214,9 +214,7 @@ class Store:
                     del self.snapshots_by_model[(namespace, rec.model)]
 
     def snapshots_of(self, namespace: str, registered_model: str) -> list[SnapshotRec]:
-        return sorted(
-            self.snapshots_by_model.get((namespace, registered_model), {}).values(), key=lambda r: r.order
-        )
+        return sorted(self.snapshots_by_model.get((namespace, registered_model), {}).values(), key=lambda r: r.order)
 
     # --- Incidents ----------------------------------------------------------------------
 

@@ -28,9 +28,7 @@ __all__ = ["EMPTY_BIN_SHARE", "DriftOutcome", "compute_drift", "js", "kl", "psi"
 #: The share given to an empty bin before renormalising.
 EMPTY_BIN_SHARE = 1e-4
 
-_METHOD_HISTOGRAMS = (
-    "shares with empty bins set to 1e-4 and renormalised, natural log; value = max over features"
-)
+_METHOD_HISTOGRAMS = "shares with empty bins set to 1e-4 and renormalised, natural log; value = max over features"
 
 
 @dataclass(frozen=True)
@@ -168,20 +166,12 @@ def _histogram_drift(features: list[FeatureHistogram], metric: DriftMetric) -> D
         p = shares(feature.reference)
         q = shares(feature.current)
         measured.append(
-            DriftFeatureResult(
-                name=feature.name, kl_divergence=kl(p, q), psi=psi(p, q), js_divergence=js(p, q)
-            )
+            DriftFeatureResult(name=feature.name, kl_divergence=kl(p, q), psi=psi(p, q), js_divergence=js(p, q))
         )
     if not measured:
-        reason = _clip(
-            f"drift cannot be measured: no feature has usable histograms ({_skipped_text(skipped)})"
-        )
-        method = _clip(
-            f"histograms: {_plural(len(features), 'feature')}, none measurable ({_skipped_text(skipped)})"
-        )
-        return DriftOutcome(
-            result=DriftResult(metric=metric, features=[], method=method), inconclusive_reason=reason
-        )
+        reason = _clip(f"drift cannot be measured: no feature has usable histograms ({_skipped_text(skipped)})")
+        method = _clip(f"histograms: {_plural(len(features), 'feature')}, none measurable ({_skipped_text(skipped)})")
+        return DriftOutcome(result=DriftResult(metric=metric, features=[], method=method), inconclusive_reason=reason)
 
     kl_max = max(f.kl_divergence for f in measured if f.kl_divergence is not None)
     psi_max = max(f.psi for f in measured if f.psi is not None)

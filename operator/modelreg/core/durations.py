@@ -60,13 +60,9 @@ def parse_duration_ns(s: str) -> int:
         assert m is not None  # the pattern matches the empty string
         int_part, frac, unit = m.group("int"), m.group("frac") or "", m.group("unit")
         if not int_part and not frac:
-            raise ValueError(
-                f"invalid duration {orig!r}: expected a number at {s[pos:]!r}, e.g. 10m or 1h30m"
-            )
+            raise ValueError(f"invalid duration {orig!r}: expected a number at {s[pos:]!r}, e.g. 10m or 1h30m")
         if not unit:
-            raise ValueError(
-                f"invalid duration {orig!r}: missing unit after {m.group(0)!r} (use {_UNITS_HINT})"
-            )
+            raise ValueError(f"invalid duration {orig!r}: missing unit after {m.group(0)!r} (use {_UNITS_HINT})")
         unit_ns = _NS_PER_UNIT.get(unit)
         if unit_ns is None:
             raise ValueError(f"invalid duration {orig!r}: unknown unit {unit!r} (use {_UNITS_HINT})")

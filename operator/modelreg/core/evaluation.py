@@ -144,9 +144,7 @@ def _snapshot_metrics(spec: PerformanceSnapshotSpec, drift: DriftOutcome) -> dic
     return out
 
 
-def _checks(
-    spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy, drift: DriftOutcome
-) -> list[_Check]:
+def _checks(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy, drift: DriftOutcome) -> list[_Check]:
     """Every configured bound with the snapshot's value, in criterion order."""
     crit = policy.criteria
     m = spec.metrics
@@ -154,14 +152,10 @@ def _checks(
     checks: list[_Check] = []
     if crit.error_rate is not None:
         checks.append(
-            _Check(
-                "errorRate", "max", crit.error_rate.max, crit.error_rate.warn, _finite(_get(m, "error_rate"))
-            )
+            _Check("errorRate", "max", crit.error_rate.max, crit.error_rate.warn, _finite(_get(m, "error_rate")))
         )
     if crit.ood_rate is not None:
-        checks.append(
-            _Check("oodRate", "max", crit.ood_rate.max, crit.ood_rate.warn, _finite(_get(m, "ood_rate")))
-        )
+        checks.append(_Check("oodRate", "max", crit.ood_rate.max, crit.ood_rate.warn, _finite(_get(m, "ood_rate"))))
     if crit.drift is not None:
         metric = _drift_metric(policy)
         threshold = crit.drift.max if crit.drift.max is not None else DRIFT_DEFAULT_MAX[metric]
@@ -231,9 +225,7 @@ def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> 
     missing = list(dict.fromkeys(c.criterion for c in checks if c.criterion not in measured))
 
     def inconclusive(reason: str) -> Evaluation:
-        return Evaluation(
-            verdict="Inconclusive", reason=reason, missing=missing, drift=drift.result, metrics=metrics
-        )
+        return Evaluation(verdict="Inconclusive", reason=reason, missing=missing, drift=drift.result, metrics=metrics)
 
     if spec.sample_count < policy.min_samples:
         return inconclusive(f"sampleCount {spec.sample_count} < minSamples {policy.min_samples}")
@@ -276,9 +268,7 @@ def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> 
             metrics=metrics,
         )
     verdict: Verdict = "Degraded" if warnings else "Healthy"
-    return Evaluation(
-        verdict=verdict, warnings=warnings, missing=missing, drift=drift.result, metrics=metrics
-    )
+    return Evaluation(verdict=verdict, warnings=warnings, missing=missing, drift=drift.result, metrics=metrics)
 
 
 # --------------------------------------------------------------------------- the streak

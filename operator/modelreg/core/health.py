@@ -49,9 +49,7 @@ def classify_health(
     staleness later (Healthy or Unknown in Production, not yet stale).
     """
     now = _aware(now)
-    verdict = (
-        last_conclusive_verdict if last_conclusive_verdict in ("Healthy", "Degraded", "Critical") else None
-    )
+    verdict = last_conclusive_verdict if last_conclusive_verdict in ("Healthy", "Degraded", "Critical") else None
     stale_after = max(stale_after, timedelta(0))
 
     stale = False

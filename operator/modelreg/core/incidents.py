@@ -121,9 +121,7 @@ def decide(
             type=INCIDENT_TYPE,
             severity=sev,
             summary=summary(spec.model_name, spec.version, evaluation.breaches, evaluation.warnings),
-            model_ref=IncidentModelRef(
-                name=registered_model, model_name=spec.model_name, version=spec.version
-            ),
+            model_ref=IncidentModelRef(name=registered_model, model_name=spec.model_name, version=spec.version),
             stage=stage,
             trigger=Trigger(
                 snapshot=snapshot_name,
@@ -139,9 +137,7 @@ def decide(
 
 
 def opened_status(snapshot_name: str, now: datetime) -> IncidentStatus:
-    return IncidentStatus(
-        phase="Open", occurrences=1, snapshots=[snapshot_name], first_seen=now, last_seen=now
-    )
+    return IncidentStatus(phase="Open", occurrences=1, snapshots=[snapshot_name], first_seen=now, last_seen=now)
 
 
 def counted_status(status: IncidentStatus, snapshot_name: str, now: datetime) -> IncidentStatus | None:

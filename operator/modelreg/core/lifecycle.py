@@ -122,9 +122,7 @@ def policy_for(view: VersionView, defaults: Defaults) -> EffectivePolicy | None:
     return effective_policy(view.spec, defaults) if view.spec is not None else None
 
 
-def enter_stage(
-    status: RegisteredModelStatus, stage: Stage, reason: str, message: str, now: datetime
-) -> None:
+def enter_stage(status: RegisteredModelStatus, stage: Stage, reason: str, message: str, now: datetime) -> None:
     """Move ``status`` to ``stage`` and record it (mutates)."""
     status.stage = stage
     status.stage_history = [
@@ -157,11 +155,7 @@ def evaluation_gate(spec: RegisteredModelSpec, policy: EffectivePolicy) -> list[
     unmet = []
     for req in policy.promotion_policy.required_evaluation:
         value = results.get(req.metric)
-        if (
-            value is None
-            or (req.min is not None and value < req.min)
-            or (req.max is not None and value > req.max)
-        ):
+        if value is None or (req.min is not None and value < req.min) or (req.max is not None and value > req.max):
             unmet.append(f"{GATE_EVALUATION}:{req.metric}")
     return unmet
 
@@ -238,9 +232,7 @@ def rollback(
     status = statuses[name]
     enter_stage(status, "RolledBack", "RolledBack", f"{why}; restored {restored_version}", now)
     status.rolled_back_to = restored_version
-    enter_stage(
-        statuses[target], "Production", "Restored", f"restored by rollback of {versions.get(name, name)}", now
-    )
+    enter_stage(statuses[target], "Production", "Restored", f"restored by rollback of {versions.get(name, name)}", now)
     return RollbackOutcome(
         rolled_back=name,
         restored=target,
@@ -283,9 +275,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
         is_new = status.stage is None
         if is_new:
             enter_stage(status, "Development", "Registered", "new version registered", now)
-            events.append(
-                Event(view.name, "Normal", "Registered", f"{_label(view)} registered in Development")
-            )
+            events.append(Event(view.name, "Normal", "Registered", f"{_label(view)} registered in Development"))
         retry_value = view.annotations.get(RETRY_ANNOTATION)
         if retry_value is not None and (status.retry is None or status.retry.observed_value != retry_value):
             approvals = list(view.spec.approvals or []) if view.spec else []
@@ -300,9 +290,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                 status.conditions = set_condition(
                     status.conditions, "RollbackTriggered", False, "Retried", "retry requested", now
                 )
-                events.append(
-                    Event(view.name, "Normal", "Retried", f"{_label(view)} moved back to Development")
-                )
+                events.append(Event(view.name, "Normal", "Retried", f"{_label(view)} moved back to Development"))
         rb_value = view.annotations.get(ROLLBACK_ANNOTATION)
         if rb_value is not None and (status.rollback is None or status.rollback.observed_value != rb_value):
             status.rollback = RollbackRecord(observed_value=rb_value, at=now)
@@ -365,9 +353,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
             if pending:
                 break
             if current == "Development":
-                enter_stage(
-                    status, "Sandbox", "Promoted", "gates passed: artifact.digest, requiredEvaluation", now
-                )
+                enter_stage(status, "Sandbox", "Promoted", "gates passed: artifact.digest, requiredEvaluation", now)
                 events.append(Event(view.name, "Normal", "Promoted", f"{_label(view)} promoted to Sandbox"))
             else:
                 for other in ordered:
@@ -387,12 +373,8 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                                 f"{_label(other)} archived: superseded by {_label(view)}",
                             )
                         )
-                enter_stage(
-                    status, "Production", "Promoted", "gates passed: soak, healthy snapshots, approval", now
-                )
-                events.append(
-                    Event(view.name, "Normal", "Promoted", f"{_label(view)} promoted to Production")
-                )
+                enter_stage(status, "Production", "Promoted", "gates passed: soak, healthy snapshots, approval", now)
+                events.append(Event(view.name, "Normal", "Promoted", f"{_label(view)} promoted to Production"))
 
     # 3. Gates, health and conditions for every version.
     production: str | None = None
@@ -454,9 +436,7 @@ def finalize(
     if stage in ACTIVE_STAGES and RANK[target] > RANK[stage]:
         pending, _ = pending_gates(view.spec, status, policy, now)
     gates = status.gates or Gates()
-    status.gates = Gates(
-        sandbox_since=gates.sandbox_since, healthy_snapshots=gates.healthy_snapshots, pending=pending
-    )
+    status.gates = Gates(sandbox_since=gates.sandbox_since, healthy_snapshots=gates.healthy_snapshots, pending=pending)
 
     # Health.
     last = status.last_conclusive
@@ -503,9 +483,7 @@ def finalize(
     if not advancing:
         conds = set_condition(conds, "GatesPassed", True, "AtTarget", f"at {stage}", now, gen)
     elif pending:
-        conds = set_condition(
-            conds, "GatesPassed", False, "GatesPending", "pending: " + ", ".join(pending), now, gen
-        )
+        conds = set_condition(conds, "GatesPassed", False, "GatesPending", "pending: " + ", ".join(pending), now, gen)
     else:
         conds = set_condition(conds, "GatesPassed", True, "GatesPassed", "all gates passed", now, gen)
     degraded = health.health in ("Degraded", "Critical")
@@ -567,9 +545,7 @@ def apply_snapshot(
         drift=evaluation.drift.value if evaluation.drift is not None else None,
     )
     if evaluation.verdict in ("Healthy", "Degraded", "Critical"):
-        new.last_conclusive = ConclusiveSnapshot(
-            name=snapshot_name, at=snapshot_at, verdict=evaluation.verdict
-        )
+        new.last_conclusive = ConclusiveSnapshot(name=snapshot_name, at=snapshot_at, verdict=evaluation.verdict)
     due = False
     if stage == "Sandbox":
         gates = new.gates or Gates(sandbox_since=now)
@@ -579,14 +555,10 @@ def apply_snapshot(
             gates = gates.model_copy(update={"sandbox_since": now, "healthy_snapshots": 0})
         new.gates = gates
     elif stage == "Production":
-        new.consecutive_breaches = next_consecutive_breaches(
-            new.consecutive_breaches, evaluation.verdict, stage
-        )
+        new.consecutive_breaches = next_consecutive_breaches(new.consecutive_breaches, evaluation.verdict, stage)
         # Due on every breaching snapshot once the streak is long enough; the
         # incident decision folds repeats into the open episode.
-        due = evaluation.verdict == "Critical" and rollback_due(
-            new.consecutive_breaches, policy.rollback_policy
-        )
+        due = evaluation.verdict == "Critical" and rollback_due(new.consecutive_breaches, policy.rollback_policy)
         if new.consecutive_breaches == 0 and is_true(new.conditions, "RollbackTriggered"):
             new.conditions = set_condition(
                 new.conditions,

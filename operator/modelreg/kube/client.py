@@ -77,9 +77,7 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     return ctx
 
 
-def path_for(
-    group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None
-) -> str:
+def path_for(group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
     base = f"/api/{version}" if group == "" else f"/apis/{group}/{version}"
     if namespace is not None:
         base += f"/namespaces/{quote(namespace)}"
@@ -194,9 +192,7 @@ class KubeClient:
     async def apply(self, path: str, body: JSON, *, force: bool = True) -> JSON:
         """Server-side apply under field manager ``modelreg``."""
         params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
-        return await self.request(
-            "PATCH", path, body=body, params=params, content_type="application/apply-patch+yaml"
-        )
+        return await self.request("PATCH", path, body=body, params=params, content_type="application/apply-patch+yaml")
 
     async def delete(self, path: str, *, precondition_uid: str | None = None, **params: str) -> JSON | None:
         """Delete; NotFound is success (returns None)."""
