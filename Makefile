@@ -47,8 +47,9 @@ lint: venv ## ruff
 	$(VENV)/bin/ruff check operator tests
 	$(VENV)/bin/ruff format --check operator tests
 
-crds: venv ## regenerate crds/ from the Pydantic models
+crds: venv ## regenerate crds/ from the Pydantic models (and the chart's copy and manifests/)
 	$(PY) -m modelreg.api.crdgen crds
+	bash hack/render-manifests.sh
 
 dev-cluster: control-plane ## start (or reuse) the local control plane; prints the kubeconfig path
 	$(MODELREG) dev-cluster up

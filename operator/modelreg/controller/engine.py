@@ -50,6 +50,7 @@ from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import get_condition, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
+from modelreg.core.lifecycle import later
 from modelreg.core.policy import Defaults, effective_policy
 from modelreg.kube.client import ApiError, KubeClient, path_for
 
@@ -188,15 +189,17 @@ class Engine:
         if event_type == "DELETED":
             self.store.delete_incident(ns, name)
             return
+        # The TTL timer is armed from every sighting, including the echo of our own
+        # write (which the store already holds, so the early return below skips it).
+        closed_at = parse_time((body.get("status") or {}).get("closedAt"))
+        if closed_at is not None and not inc.is_open(body.get("status")):
+            self.queue.call_at(later(closed_at, self.incident_ttl), ("incident-ttl", ns, name))
         if not self.store.upsert_incident(body):
             return
         rm = str(body.get("spec", {}).get("modelRef", {}).get("name", ""))
         key = self.store.model_key(ns, rm)
         if key is not None:
             self.queue.schedule(("model", *key))
-        closed_at = parse_time((body.get("status") or {}).get("closedAt"))
-        if closed_at is not None:
-            self.queue.call_at(closed_at + self.incident_ttl, ("incident-ttl", ns, name))
 
     # --- processing ---------------------------------------------------------------------
 
@@ -776,7 +779,7 @@ class Engine:
             orphaned_at = now
         else:
             orphaned_at = rec.orphaned_at
-        due = orphaned_at + self.orphan_ttl
+        due = later(orphaned_at, self.orphan_ttl)
         if due <= now:
             await self.client.delete(snap_path(ns, name), precondition_uid=rec.uid)
             self.store.delete_snapshot(ns, name)
@@ -790,7 +793,7 @@ class Engine:
         closed_at = parse_time(rec.status.get("closedAt"))
         if closed_at is None:
             return
-        due = closed_at + self.incident_ttl
+        due = later(closed_at, self.incident_ttl)
         if due > utcnow():
             self.queue.call_at(due, ("incident-ttl", ns, name))
             return

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 from typing import Any
 
 import kopf
@@ -21,14 +22,19 @@ from modelreg.kube.client import KubeClient
 log = logging.getLogger("modelreg")
 
 
+def priority_from(value: str) -> int:
+    """A peering priority derived from a per-pod value (e.g. the pod UID)."""
+    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
 def default_priority(env: os._Environ[str] | dict[str, str]) -> int:
     """A per-pod peering priority: equal priorities freeze each other, so each replica
     derives its own from its pod UID (downward API) unless one is given."""
     if env.get("MODELREG_PRIORITY"):
         return int(env["MODELREG_PRIORITY"])
-    uid = env.get("MODELREG_POD_UID")
-    if uid:
-        return 1 + int(hashlib.sha256(uid.encode()).hexdigest()[:7], 16)
+    source = env.get("MODELREG_PRIORITY_FROM_ENV") or "MODELREG_POD_UID"
+    if env.get(source):
+        return priority_from(env[source])
     return 0
 
 
@@ -44,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=default_priority(os.environ),
         help="Kopf peering priority (default: $MODELREG_PRIORITY, else derived from $MODELREG_POD_UID, else 0)",
+    )
+    parser.add_argument(
+        "--priority-from-env",
+        metavar="NAME",
+        default=None,
+        help="derive the peering priority from environment variable NAME (e.g. MODELREG_POD_UID); --priority wins",
     )
     parser.add_argument("--identity", default=os.environ.get("MODELREG_IDENTITY") or socket.gethostname())
     parser.add_argument("--verbose", "-v", action="store_true")
@@ -63,13 +75,29 @@ def defaults_from(args: argparse.Namespace) -> Defaults:
     return Defaults.from_env(flags, base=base)
 
 
-def _settings(settings: kopf.OperatorSettings, peering: str | None) -> None:
+def _given(flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in sys.argv[1:])
+
+
+def resolve_priority(args: argparse.Namespace, argv_has_priority: bool) -> int:
+    if args.priority_from_env and not argv_has_priority:
+        value = os.environ.get(args.priority_from_env)
+        if not value:
+            raise ValueError(f"--priority-from-env {args.priority_from_env}: the variable is unset or empty")
+        return priority_from(value)
+    return int(args.priority)
+
+
+def _settings(settings: kopf.OperatorSettings, peering: str | None, namespaced: bool) -> None:
     settings.posting.enabled = False  # our own Events only (SPEC §4)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
     settings.execution.max_workers = 4
     settings.peering.standalone = peering is None
+    if namespaced:
+        # Exact namespaces need no cluster-wide discovery (no cluster-scoped RBAC).
+        settings.scanning.disabled = True
     if peering:
         settings.peering.name = peering
         settings.peering.mandatory = True
@@ -94,7 +122,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-        _settings(settings, args.peering)
+        _settings(settings, args.peering, bool(args.namespace))
         info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
         if info is None:
             raise kopf.PermanentError("no Kubernetes credentials (in-cluster or kubeconfig)")
@@ -131,7 +159,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         namespaces=args.namespace,
         standalone=args.peering is None,
         peering_name=args.peering,
-        priority=args.priority,
+        priority=resolve_priority(args, _given("--priority")),
         liveness_endpoint=liveness,
         memo=kopf.Memo(),
         stop_flag=stop_flag,
@@ -148,6 +176,7 @@ def main(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         defaults_from(args)
+        resolve_priority(args, _given("--priority"))
     except ValueError as err:
         log.error("%s", err)
         return 2
