@@ -126,9 +126,24 @@ def operator(kube, crds: list[str], tmp_path_factory: pytest.TempPathFactory) ->
         kubeconfig=Path(kube.kubeconfig),
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         identity=f"modelreg-test-{os.getpid()}",
+        # Namespaces named iso-* are left to operators a test runs itself (e.g. under a
+        # restricted identity), so that what they prove is theirs alone.
+        extra_args=("--namespace", "!iso-*"),
     ).start()
     yield op
     op.stop()
+
+
+@pytest.fixture()
+def iso_namespace(api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace the session's operator does not watch."""
+    import secrets
+
+    core = client.CoreV1Api(api)
+    name = f"iso-{secrets.token_hex(4)}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
 
 
 @pytest.fixture()

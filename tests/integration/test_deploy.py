@@ -959,3 +959,55 @@ def test_argocd_health_checks_on_operator_objects(
     wait_for(lambda: condition(k.rm("lua-2"), "Stalled").get("status") == "True", what="lua-2 Stalled")
     result = model_health("lua-2")
     assert result["status"] == "Degraded" and result["message"].startswith("Sandbox: "), result
+
+
+# --------------------------------------------------------------------------- the operator under its own identity
+
+
+def test_operator_under_chart_service_account_passes_seed_rollback(
+    tools: Tools, api: client.ApiClient, crds: list[str], iso_namespace: str, tmp_path: Path
+) -> None:
+    """`modelreg run` with the chart's ServiceAccount token (TokenRequest) in a namespace no other
+    operator watches: promotion, serving, incident, automatic rollback — so the RBAC is sufficient."""
+    ns = iso_namespace
+    ident = install_operator_identity(tools, api, ns, tmp_path, "--set", f"watchNamespaces={{{ns}}}")
+    op = OperatorProcess(
+        kubeconfig=ident.kubeconfig,
+        log_path=tmp_path / "sa-operator.log",
+        identity="sa-operator",
+        extra_args=("--namespace", ns),
+    ).start()
+    try:
+        apps = client.AppsV1Api(api)
+        apps.create_namespaced_deployment(ns, {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "fraud-api", "annotations": {"modelreg.io/serving-model": "fraud"}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "f"}},
+                     "template": {"metadata": {"labels": {"app": "f"}}, "spec": {"containers": [
+                         {"name": "server", "image": "x", "env": [{"name": "MODEL_URI", "value": "old"}]}]}}},
+        })  # fmt: skip
+        serving = {"targetRef": {"kind": "Deployment", "name": "fraud-api"}, "container": "server", "env": "MODEL_URI"}
+
+        def env() -> str:
+            dep = apps.read_namespaced_deployment("fraud-api", ns)
+            return {e.name: e.value for e in dep.spec.template.spec.containers[0].env}["MODEL_URI"]
+
+        k = Cluster(client.CustomObjectsApi(api), ns)
+        auto = {"mode": "Automatic"}
+        k.model("fraud-1", version="1.0.0", serving=serving, rollbackPolicy=auto)
+        k.wait_stage("fraud-1", "Production")
+        k.model("fraud-2", version="2.0.0", serving=serving, rollbackPolicy=auto)
+        k.wait_stage("fraud-2", "Production")
+        wait_for(lambda: env().endswith("/2.0.0/model.bst"), what="serving on v2")
+        k.snapshot("fraud-2-bad", "fraud-2", metrics={"errorRate": 0.0668, "oodRate": 0.2167})
+        k.wait_stage("fraud-2", "RolledBack")
+        k.wait_stage("fraud-1", "Production")
+        wait_for(lambda: env().endswith("/1.0.0/model.bst"), what="serving back on v1")
+        inc = wait_for(lambda: (i := k.incidents("fraud-2")) and (i[0].get("status") or {}).get("phase")
+                       == "Remediated" and i[0])  # fmt: skip
+        assert inc["status"]["claimedBy"] == "sa-operator"
+        assert client.CoreV1Api(api).read_namespaced_config_map("fraud-2-model-card", ns).data
+        log = op.log_path.read_text(errors="replace")
+        assert " 403" not in log and "Forbidden" not in log and "forbidden" not in log, op.log_tail()
+    finally:
+        op.stop()

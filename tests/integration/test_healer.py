@@ -85,7 +85,10 @@ def test_seed_scenario_automatic_rollback_restores_serving(k: Cluster) -> None:
     incidents = k.incidents("fraud-2")
     assert len(incidents) == 1
     inc = wait_for(
-        lambda: (i := k.get("incidents", incidents[0]["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
+        lambda: (
+            (i := k.get("incidents", incidents[0]["metadata"]["name"])).get("status", {}).get("phase") == "Remediated"
+            and i
+        )
     )
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"took {elapsed:.1f}s"
@@ -111,7 +114,7 @@ def test_incident_only_waits_for_manual_rollback(k: Cluster, kube: Any) -> None:
     k.wait_stage("fraud-2", "RolledBack")
     k.wait_stage("fraud-1", "Production")
     inc = wait_for(
-        lambda: (i := k.get("incidents", inc["metadata"]["name"]))["status"].get("phase") == "Remediated" and i
+        lambda: (i := k.get("incidents", inc["metadata"]["name"])).get("status", {}).get("phase") == "Remediated" and i
     )
     assert any("manual" in a["message"] for a in inc["status"]["actions"])
 
@@ -158,7 +161,7 @@ def test_unknown_playbook_left_for_other_healers(k: Cluster) -> None:
     assert not (k.get("incidents", inc["metadata"]["name"]).get("status") or {}).get("claimedBy")
 
 
-def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path) -> None:
+def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path, operator: OperatorProcess) -> None:
     second = OperatorProcess(
         kubeconfig=Path(kube.kubeconfig), log_path=tmp_path / "second.log", identity=f"modelreg-second-{os.getpid()}"
     ).start()
@@ -181,7 +184,14 @@ def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path) ->
                     default=str,
                 )[:6000]
             )
-            print(second.log_tail(40))
+            for op in (operator, second):
+                print(
+                    "\n".join(
+                        line
+                        for line in op.log_path.read_text().splitlines()
+                        if k.ns in line or "Traceback" in line or "Error" in line
+                    )[-6000:]
+                )
             raise
         inc = wait_for(
             lambda: (i := k.incidents("race-2")) and (i[0].get("status") or {}).get("phase") == "Remediated" and i[0]

@@ -340,3 +340,37 @@ def test_at_most_one_production_and_history_bounded(targets: list[str], steps: l
         again = lc.reconcile(views, DEFAULTS, now)
         assert again.changed(views) == {}
         assert again.events == []
+
+
+def test_half_written_rollback_is_completed() -> None:
+    """Killed after writing the RolledBack version but before the restore: finished on the next look."""
+    views, now = promote_to_production()
+    views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
+    views, _ = run(views, now + timedelta(minutes=10))
+    statuses = {v.name: v.status.model_copy(deep=True) for v in views}
+    lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
+    # Only v2's status reached the API server; v1 still reads Archived.
+    half = [lc.VersionView(**{**v.__dict__, "status": statuses["v2"] if v.name == "v2" else v.status}) for v in views]
+    assert {v.name: v.status.stage for v in half} == {"v1": "Archived", "v2": "RolledBack"}
+    views, plan = run(half, now + timedelta(minutes=21))
+    assert {v.name: v.status.stage for v in views} == {"v1": "Production", "v2": "RolledBack"}
+    assert [r.restored for r in plan.rollbacks] == ["v1"]
+    # ... and not again.
+    _, plan = run(views, now + timedelta(minutes=22))
+    assert plan.rollbacks == []
+
+
+def test_demoted_restore_is_not_re_promoted() -> None:
+    views, now = promote_to_production()
+    views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
+    views, _ = run(views, now + timedelta(minutes=10))
+    statuses = {v.name: v.status.model_copy(deep=True) for v in views}
+    lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
+    views = [lc.VersionView(**{**v.__dict__, "status": statuses[v.name]}) for v in views]
+    v1 = next(v for v in views if v.name == "v1")
+    demoted = lc.VersionView(**{**v1.__dict__, "spec": spec("1.0.0", targetStage="Sandbox")})
+    views, _ = run([demoted, *[v for v in views if v.name != "v1"]], now + timedelta(minutes=21))
+    assert {v.name: v.status.stage for v in views} == {"v1": "Sandbox", "v2": "RolledBack"}
+    views, plan = run(views, now + timedelta(minutes=22))
+    assert {v.name: v.status.stage for v in views} == {"v1": "Sandbox", "v2": "RolledBack"}
+    assert plan.rollbacks == []

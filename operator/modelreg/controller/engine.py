@@ -357,19 +357,19 @@ class Engine:
         #    version statuses (optimistic lock), incidents, snapshots, events.
         for name, view in views.items():
             plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name])
-        conflict = False
-        for name, view in views.items():
+        # Versions leaving Production are written before the one entering it, and the
+        # first conflict stops the batch: a partial write never leaves two versions in
+        # Production, and lifecycle.reconcile completes a half-written rollback.
+        order = sorted(views, key=lambda n: (plan.statuses[n].stage == "Production", n))
+        for name in order:
             new = plan.statuses[name]
             if not await self._write_version_status(ns, name, bodies, new):
-                conflict = True
-            else:
-                spec = view.spec
-                if spec is not None:
-                    metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
-        if conflict:
-            # Somebody else wrote a status in between: start again from what is stored now.
-            self.queue.schedule(("model", ns, model_name))
-            return
+                # Somebody else wrote a status in between: start again from what is stored now.
+                self.queue.schedule(("model", ns, model_name))
+                return
+            spec = views[name].spec
+            if spec is not None:
+                metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
         if self.healer is not None or remediations:
             closer = self.healer or _ManualCloser(self)
             for r in remediations:

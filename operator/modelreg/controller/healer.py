@@ -94,6 +94,7 @@ class Healer:
             claimant = status.claimed_by
             expires = status.claim_expires_at
             if claimant and claimant != self.identity and expires is not None and expires > now:
+                log.info("incident %s/%s is claimed by %s until %s", ns, rec.name, claimant, expires)
                 # Another healer holds it; look again when its claim expires.
                 self.engine.queue.call_at(expires + timedelta(milliseconds=200), ("model", ns, model_name))
                 continue
@@ -121,11 +122,14 @@ class Healer:
                 ][-64:]
             ok = await self._write(ns, rec, claimed, check=True)
             if not ok:
+                log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
                 self.engine.queue.schedule(("model", ns, model_name))
                 continue
             if seen is not None and await self.engine.versions_moved(ns, model_name, seen):
+                log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, rec.name, model_name)
                 self.engine.queue.schedule(("model", ns, model_name))
                 return None
+            log.info("claimed incident %s/%s (playbook %s)", ns, rec.name, PLAYBOOK)
             remediation = Remediation(
                 incident=rec.name,
                 version=name,
@@ -200,6 +204,14 @@ class Healer:
             }
         )
         await self._write(ns, rec, final, check=False)
+        log.info(
+            "incident %s/%s %s%s: %s",
+            ns,
+            remediation.incident,
+            remediation.phase,
+            f" ({remediation.reason})" if remediation.reason else "",
+            "; ".join(f"{a.action} {a.result}" for a in remediation.actions),
+        )
         if remediation.phase == "Remediated" and remediation.opened_at is not None:
             metrics.breach_to_remediated.observe(max(0.0, (now - remediation.opened_at).total_seconds()))
         reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"

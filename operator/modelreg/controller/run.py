@@ -96,7 +96,8 @@ def _settings(settings: kopf.OperatorSettings, peering: str | None, namespaced: 
     settings.execution.max_workers = 4
     settings.peering.standalone = peering is None
     if namespaced:
-        # Exact namespaces need no cluster-wide discovery (no cluster-scoped RBAC).
+        # Exact namespace names need no cluster-wide discovery (no cluster-scoped RBAC);
+        # globs and exclusions ("!iso-*") do.
         settings.scanning.disabled = True
     if peering:
         settings.peering.name = peering
@@ -122,7 +123,8 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-        _settings(settings, args.peering, bool(args.namespace))
+        exact = bool(args.namespace) and not any(set(ns) & set("*?!,") for ns in args.namespace)
+        _settings(settings, args.peering, exact)
         info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
         if info is None:
             raise kopf.PermanentError("no Kubernetes credentials (in-cluster or kubeconfig)")

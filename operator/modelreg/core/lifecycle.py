@@ -320,6 +320,11 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                 rollbacks.append(outcome)
                 events.extend(rollback_events(outcome))
 
+    # 1b. Complete a rollback whose second half (the restore) was never written.
+    for outcome in complete_rollbacks(ordered, statuses, policies, now):
+        rollbacks.append(outcome)
+        events.extend(rollback_events(outcome))
+
     # 2. Advance or demote toward spec.targetStage, one gate-checked step at a time.
     wake: list[datetime] = []
     for view in ordered:
@@ -393,6 +398,52 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
         production=production,
         rollbacks=rollbacks,
     )
+
+
+def complete_rollbacks(
+    ordered: list[VersionView],
+    statuses: dict[str, RegisteredModelStatus],
+    policies: Mapping[str, EffectivePolicy | None],
+    now: datetime,
+) -> list[RollbackOutcome]:
+    """Restore the target of a rollback that was cut off between its two status writes.
+
+    The operator writes the RolledBack version first; if it is killed (or loses a
+    conflict) before the restored sibling is written, the model is left with no
+    Production version. That state is recognised here and finished: the newest
+    RolledBack version whose last history entry is the rollback, a sibling of the
+    version it names still Archived since before then and still targeting
+    Production, and no version in Production.
+    """
+    if any(s.stage == "Production" for s in statuses.values()):
+        return []
+    by_version = {v.spec.version: v.name for v in ordered if v.spec is not None}
+    rolled = [
+        (statuses[v.name].stage_history[-1].at, v.name)
+        for v in ordered
+        if statuses[v.name].stage == "RolledBack"
+        and statuses[v.name].stage_history
+        and statuses[v.name].stage_history[-1].stage == "RolledBack"
+    ]
+    if not rolled:
+        return []
+    at, name = max(rolled)
+    target = by_version.get(statuses[name].rolled_back_to or "")
+    if target is None:
+        return []
+    sibling = statuses[target]
+    policy = policies.get(target)
+    if (
+        sibling.stage != "Archived"
+        or sibling.archived_at is None
+        or sibling.archived_at > at
+        or policy is None
+        or policy.target_stage != "Production"
+    ):
+        return []
+    enter_stage(sibling, "Production", "Restored", f"restored by rollback of {name} (completed)", now)
+    version = statuses[name].rolled_back_to
+    return [RollbackOutcome(name, target, version, "RolledBack", f"{name} rolled back to {version}")]
 
 
 def rollback_events(outcome: RollbackOutcome) -> list[Event]:
