@@ -128,7 +128,7 @@ def operator(kube, crds: list[str], tmp_path_factory: pytest.TempPathFactory) ->
         identity=f"modelreg-test-{os.getpid()}",
         # Namespaces named iso-* are left to operators a test runs itself (e.g. under a
         # restricted identity), so that what they prove is theirs alone.
-        extra_args=("--namespace", "!iso-*"),
+        extra_args=("--exclude-namespace", "iso-*"),
     ).start()
     yield op
     op.stop()

@@ -21,6 +21,7 @@ evaluated again after a restart.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 import uuid
@@ -129,6 +130,8 @@ class Settings:
     identity: str = "modelreg"
     claim_seconds: float = 30.0
     builtin_healer: bool = True
+    #: Namespace globs whose objects this operator leaves alone (it still watches cluster-wide).
+    exclude_namespaces: tuple[str, ...] = ()
 
 
 class Engine:
@@ -146,9 +149,14 @@ class Engine:
 
     # --- watch-event entry points (called from Kopf handlers; never block) ---------------
 
+    def excluded(self, namespace: str) -> bool:
+        return any(fnmatch.fnmatchcase(namespace, glob) for glob in self.settings.exclude_namespaces)
+
     def on_model(self, event_type: str | None, body: JSON) -> None:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
+        if self.excluded(ns):
+            return
         if event_type == "DELETED":
             old = self.store.delete_model(ns, name)
             if old is not None:
@@ -168,6 +176,8 @@ class Engine:
     def on_snapshot(self, event_type: str | None, body: JSON) -> None:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
+        if self.excluded(ns):
+            return
         if event_type == "DELETED":
             self.store.delete_snapshot(ns, name)
             return
@@ -186,6 +196,8 @@ class Engine:
     def on_incident(self, event_type: str | None, body: JSON) -> None:
         meta = body["metadata"]
         ns, name = meta["namespace"], meta["name"]
+        if self.excluded(ns):
+            return
         if event_type == "DELETED":
             self.store.delete_incident(ns, name)
             return

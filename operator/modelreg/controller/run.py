@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("MODELREG_METRICS_PORT", "8081")))
     parser.add_argument("--liveness-port", type=int, default=int(os.environ.get("MODELREG_LIVENESS_PORT", "8080")))
     parser.add_argument("--workers", type=int, default=8, help="models processed concurrently")
+    parser.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave objects in namespaces matching GLOB alone (repeat); watching stays cluster-wide",
+    )
     parser.add_argument("--no-builtin-healer", action="store_true", help="leave every Incident to other healers")
     parser.add_argument("--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)")
     parser.add_argument(
@@ -131,7 +138,12 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         client = KubeClient(info)
         engine = Engine(
             client,
-            Settings(defaults=defaults, identity=args.identity, builtin_healer=not args.no_builtin_healer),
+            Settings(
+                defaults=defaults,
+                identity=args.identity,
+                builtin_healer=not args.no_builtin_healer,
+                exclude_namespaces=tuple(args.exclude_namespace),
+            ),
             workers=args.workers,
         )
         if not args.no_builtin_healer:
