@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import re
 import shlex
 import shutil
@@ -173,10 +174,28 @@ def _terminate(pid: int, exe: str | None, *, sig: int = signal.SIGTERM, grace: f
 
 
 def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all sockets held open until every port is chosen)."""
+    """Distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range.
+
+    Components are restarted on the same ports (fault injection, reuse); a port
+    from the ephemeral range could meanwhile be taken by any outgoing connection,
+    so ports are drawn at random from 20000-32767 and probed by binding.
+    """
+    low, high = 20000, _ephemeral_low() - 1
+    rng = random.SystemRandom()
     socks: list[socket.socket] = []
     try:
-        for _ in range(count):
+        for _ in range(2000):
+            if len(socks) == count:
+                break
+            port = rng.randint(low, high)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        while len(socks) < count:  # a crowded range: fall back to any free port
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
@@ -184,6 +203,13 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
