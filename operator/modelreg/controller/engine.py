@@ -100,27 +100,61 @@ def _error_text(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def version_view(body: JSON) -> lifecycle.VersionView:
+_SPEC_CACHE: dict[tuple[str, int, Defaults | None], tuple[RegisteredModelSpec | None, str | None, Any]] = {}
+_STATUS_CACHE: dict[tuple[str, str], RegisteredModelStatus] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _bounded(cache: dict[Any, Any]) -> None:
+    if len(cache) > _CACHE_LIMIT:
+        for key in list(cache)[: _CACHE_LIMIT // 2]:
+            del cache[key]
+
+
+def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.VersionView:
+    """The lifecycle's view of a RegisteredModel body.
+
+    Parsing a spec (and merging its policy) depends only on uid + generation, a
+    status only on uid + resourceVersion: both are memoised, so a reconcile does
+    not re-validate every sibling's spec and status on every snapshot.
+    """
     meta = body["metadata"]
-    spec: RegisteredModelSpec | None = None
-    error: str | None = None
-    try:
-        spec = RegisteredModelSpec.model_validate(body.get("spec") or {})
-    except ValidationError as err:
-        error = _error_text(err)
-    try:
-        status = RegisteredModelStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        status = RegisteredModelStatus()  # unreadable status: rebuilt from scratch
+    uid = str(meta.get("uid", ""))
+    generation = int(meta.get("generation") or 0)
+    cached = _SPEC_CACHE.get((uid, generation, defaults)) if uid else None
+    if cached is None:
+        spec: RegisteredModelSpec | None = None
+        error: str | None = None
+        try:
+            spec = RegisteredModelSpec.model_validate(body.get("spec") or {})
+        except ValidationError as err:
+            error = _error_text(err)
+        policy = effective_policy(spec, defaults) if spec is not None and defaults is not None else None
+        cached = (spec, error, policy)
+        if uid:
+            _bounded(_SPEC_CACHE)
+            _SPEC_CACHE[(uid, generation, defaults)] = cached
+    spec, error, policy = cached
+    rv = str(meta.get("resourceVersion", ""))
+    status = _STATUS_CACHE.get((uid, rv)) if uid and rv else None
+    if status is None:
+        try:
+            status = RegisteredModelStatus.model_validate(body.get("status") or {})
+        except ValidationError:
+            status = RegisteredModelStatus()  # unreadable status: rebuilt from scratch
+        if uid and rv:
+            _bounded(_STATUS_CACHE)
+            _STATUS_CACHE[(uid, rv)] = status
     return lifecycle.VersionView(
         name=meta["name"],
         created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
-        generation=int(meta.get("generation") or 0),
+        generation=generation,
         spec=spec,
         status=status,
         annotations=meta.get("annotations") or {},
         spec_error=error,
-        uid=str(meta.get("uid", "")),
+        uid=uid,
+        policy=policy,
     )
 
 
@@ -146,6 +180,7 @@ class Engine:
         self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
         self.healer: Any = None  # set by the healer module when enabled
+        self._card_keys: dict[str, tuple[Any, str]] = {}
 
     # --- watch-event entry points (called from Kopf handlers; never block) ---------------
 
@@ -237,7 +272,7 @@ class Engine:
         if not bodies:
             return
         now = utcnow()
-        views = {b["metadata"]["name"]: version_view(b) for b in bodies}
+        views = {b["metadata"]["name"]: version_view(b, self.defaults) for b in bodies}
         statuses = {name: v.status for name, v in views.items()}
         events: list[lifecycle.Event] = []
         snapshot_writes: list[tuple[SnapshotRec, JSON]] = []
@@ -251,7 +286,7 @@ class Engine:
                 continue
             if view.spec is None:
                 continue  # evaluated once the spec is fixed
-            policy = effective_policy(view.spec, self.defaults)
+            policy = view.policy or effective_policy(view.spec, self.defaults)
             for rec in pending:
                 evaluation = self._evaluate(rec, policy)
                 effect = lifecycle.apply_snapshot(
@@ -457,7 +492,23 @@ class Engine:
             rolled_back_to=status.rolled_back_to,
             production_since=status.production_since,
         )
-        key = modelcard.card_inputs_key(inputs)
+        fingerprint = (
+            view.uid,
+            view.generation,
+            status.stage,
+            status.health,
+            len(status.stage_history),
+            status.rolled_back_to,
+            tuple(shown.items()),
+            tuple((c.name, c.phase, c.closed) for c in cards),
+        )
+        memo = self._card_keys.get(view.uid)
+        if memo is not None and memo[0] == fingerprint:
+            key = memo[1]
+        else:
+            key = modelcard.card_inputs_key(inputs)
+            self._card_keys[view.uid] = (fingerprint, key)
+            _bounded(self._card_keys)
         if prev is not None and prev.sha256 == key:
             return status
         cm_name = modelcard.config_map_name(view.name)

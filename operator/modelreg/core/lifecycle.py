@@ -65,6 +65,8 @@ class VersionView:
     annotations: Mapping[str, str] = field(default_factory=dict)
     spec_error: str | None = None
     uid: str = ""
+    #: The effective policy, when the caller has it already (it depends only on spec and defaults).
+    policy: EffectivePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ def later(at: datetime, by: timedelta) -> datetime:
 
 
 def policy_for(view: VersionView, defaults: Defaults) -> EffectivePolicy | None:
+    if view.policy is not None:
+        return view.policy
     return effective_policy(view.spec, defaults) if view.spec is not None else None
 
 
@@ -261,7 +265,9 @@ def _duplicates(views: list[VersionView]) -> set[str]:
 
 def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> ModelPlan:
     """Decide every version's stage and status for one model."""
-    statuses = {v.name: v.status.model_copy(deep=True) for v in views}
+    # Shallow copies: the core only ever assigns fields (new lists, new models), never
+    # mutates a nested value in place, so the callers' statuses stay untouched.
+    statuses = {v.name: v.status.model_copy() for v in views}
     versions = {v.name: v.spec.version for v in views if v.spec is not None}
     policies = {v.name: policy_for(v, defaults) for v in views}
     events: list[Event] = []
@@ -581,7 +587,7 @@ def apply_snapshot(
     now: datetime,
 ) -> SnapshotEffect:
     """Fold one evaluated snapshot into a version's status (returns a new status)."""
-    new = status.model_copy(deep=True)
+    new = status.model_copy()  # shallow: fields are reassigned, never mutated in place
     stage: Stage = new.stage or "Development"
     if snapshot_name in new.counted_snapshots:
         # Already folded in (a redelivery after a kill): shown on the snapshot, never counted twice.
