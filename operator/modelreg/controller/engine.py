@@ -100,51 +100,50 @@ def _error_text(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-_SPEC_CACHE: dict[tuple[str, int, Defaults | None], tuple[RegisteredModelSpec | None, str | None, Any]] = {}
-_STATUS_CACHE: dict[tuple[str, str], RegisteredModelStatus] = {}
-_CACHE_LIMIT = 50_000
+# One entry per RegisteredModel (by uid): the latest parse of its spec and of its status.
+_SPEC_CACHE: dict[str, tuple[int, Defaults | None, RegisteredModelSpec | None, str | None, Any]] = {}
+_STATUS_CACHE: dict[str, tuple[str, RegisteredModelStatus]] = {}
 
 
-def _bounded(cache: dict[Any, Any]) -> None:
-    if len(cache) > _CACHE_LIMIT:
-        for key in list(cache)[: _CACHE_LIMIT // 2]:
-            del cache[key]
+def forget_parsed(uid: str) -> None:
+    _SPEC_CACHE.pop(uid, None)
+    _STATUS_CACHE.pop(uid, None)
 
 
 def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.VersionView:
     """The lifecycle's view of a RegisteredModel body.
 
     Parsing a spec (and merging its policy) depends only on uid + generation, a
-    status only on uid + resourceVersion: both are memoised, so a reconcile does
-    not re-validate every sibling's spec and status on every snapshot.
+    status only on uid + resourceVersion: the latest of each is kept per object,
+    so a reconcile does not re-validate every sibling on every snapshot.
     """
     meta = body["metadata"]
     uid = str(meta.get("uid", ""))
     generation = int(meta.get("generation") or 0)
-    cached = _SPEC_CACHE.get((uid, generation, defaults)) if uid else None
-    if cached is None:
-        spec: RegisteredModelSpec | None = None
-        error: str | None = None
+    hit = _SPEC_CACHE.get(uid) if uid else None
+    if hit is not None and hit[0] == generation and hit[1] == defaults:
+        _, _, spec, error, policy = hit
+    else:
+        spec = None
+        error = None
         try:
             spec = RegisteredModelSpec.model_validate(body.get("spec") or {})
         except ValidationError as err:
             error = _error_text(err)
         policy = effective_policy(spec, defaults) if spec is not None and defaults is not None else None
-        cached = (spec, error, policy)
         if uid:
-            _bounded(_SPEC_CACHE)
-            _SPEC_CACHE[(uid, generation, defaults)] = cached
-    spec, error, policy = cached
+            _SPEC_CACHE[uid] = (generation, defaults, spec, error, policy)
     rv = str(meta.get("resourceVersion", ""))
-    status = _STATUS_CACHE.get((uid, rv)) if uid and rv else None
-    if status is None:
+    seen = _STATUS_CACHE.get(uid) if uid else None
+    if seen is not None and rv and seen[0] == rv:
+        status = seen[1]
+    else:
         try:
             status = RegisteredModelStatus.model_validate(body.get("status") or {})
         except ValidationError:
             status = RegisteredModelStatus()  # unreadable status: rebuilt from scratch
         if uid and rv:
-            _bounded(_STATUS_CACHE)
-            _STATUS_CACHE[(uid, rv)] = status
+            _STATUS_CACHE[uid] = (rv, status)
     return lifecycle.VersionView(
         name=meta["name"],
         created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
@@ -195,6 +194,9 @@ class Engine:
         if event_type == "DELETED":
             old = self.store.delete_model(ns, name)
             if old is not None:
+                uid = str(old.get("metadata", {}).get("uid", ""))
+                forget_parsed(uid)
+                self._card_keys.pop(uid, None)
                 model_name = str(old.get("spec", {}).get("modelName", ""))
                 metrics.forget_version(ns, model_name, str(old.get("spec", {}).get("version", "")))
                 self.queue.schedule(("model", ns, model_name))
@@ -508,7 +510,6 @@ class Engine:
         else:
             key = modelcard.card_inputs_key(inputs)
             self._card_keys[view.uid] = (fingerprint, key)
-            _bounded(self._card_keys)
         if prev is not None and prev.sha256 == key:
             return status
         cm_name = modelcard.config_map_name(view.name)
