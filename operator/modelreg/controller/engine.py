@@ -553,6 +553,8 @@ class Engine:
         if rec is None or any(r.incident == rec.name for r in taken):
             return None
         status = IncidentStatus.model_validate(rec.status)
+        if status.claimed_by and status.claim_expires_at is not None and status.claim_expires_at > now:
+            return None  # a healer holds it and will record the rollback and close it
         if not status.occurrences:
             status = inc.opened_status(rec.snapshots[0] if rec.snapshots else "", now)
         playbook = str(rec.body.get("spec", {}).get("playbook", "model_rollback"))

@@ -190,20 +190,52 @@ class Healer:
         return out
 
     async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
-        """Record the actions and move the Incident to Remediated or Failed."""
+        """Record the actions and move the Incident to Remediated or Failed.
+
+        Only the fields the healer owns are written, on top of the Incident as it is
+        now and with a resourceVersion precondition, so a concurrent writer's status
+        (a user's condition, another controller's action) is never overwritten.
+        """
+        from modelreg.controller.engine import inc_path
+
         rec = self.engine.store.incidents.get((ns, remediation.incident))
         if rec is None:
             return
-        final = remediation.status.model_copy(
-            update={
-                "phase": remediation.phase,
-                "reason": remediation.reason or None,
-                "actions": [*remediation.status.actions, *remediation.actions][-64:],
-                "closed_at": now,
-                "claim_expires_at": None,
+        for _attempt in range(8):
+            current = IncidentStatus.model_validate(rec.status)
+            base = remediation.status
+            patch = {
+                "metadata": {"resourceVersion": rec.body["metadata"]["resourceVersion"]},
+                "status": {
+                    "phase": remediation.phase,
+                    "reason": remediation.reason or None,
+                    "actions": [
+                        a.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        for a in [*current.actions, *remediation.actions][-64:]
+                    ],
+                    "closedAt": now.isoformat().replace("+00:00", "Z"),
+                    "claimExpiresAt": None,
+                    "claimedBy": base.claimed_by,
+                    "occurrences": max(current.occurrences, base.occurrences),
+                    "snapshots": current.snapshots or base.snapshots,
+                    "firstSeen": (current.first_seen or base.first_seen or now).isoformat().replace("+00:00", "Z"),
+                    "lastSeen": (current.last_seen or base.last_seen or now).isoformat().replace("+00:00", "Z"),
+                },
             }
-        )
-        await self._write(ns, rec, final, check=False)
+            try:
+                out = await self.engine.client.merge_patch(inc_path(ns, rec.name) + "/status", patch)
+            except ApiError as err:
+                if err.not_found:
+                    self.engine.store.delete_incident(ns, rec.name)
+                    return
+                if not err.conflict:
+                    raise
+                fresh = await self.engine.client.get(inc_path(ns, rec.name))
+                self.engine.store.upsert_incident(fresh)
+                rec = self.engine.store.incidents[(ns, rec.name)]
+                continue
+            self.engine.store.upsert_incident(out)
+            break
         log.info(
             "incident %s/%s %s%s: %s",
             ns,
