@@ -1,6 +1,8 @@
 """Kopf registration: watch the three kinds and hand every event to the engine.
 
-Only ``@kopf.index`` and ``@kopf.on.event`` handlers are used: they persist
+All handlers are ``async``: Kopf runs sync handlers in a thread pool, and the
+engine's store and queue belong to the event loop. Only ``@kopf.index`` and
+``@kopf.on.event`` handlers are used: they persist
 nothing on the objects (no progress annotations, no finalizers), so the
 operator's only writes are the ones the engine decides. The indexes also make
 Kopf list every RegisteredModel and Incident before any snapshot is handled,
@@ -30,30 +32,30 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.index(GROUP, VERSION, "registeredmodels")
-def registered_models(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def registered_models(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _engine(memo).on_model("ADDED", dict(body))
 
 
 @kopf.index(GROUP, VERSION, "incidents")
-def incident_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def incident_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _engine(memo).on_incident("ADDED", dict(body))
 
 
 @kopf.on.event(GROUP, VERSION, "registeredmodels")
-def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _engine(memo).on_model(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, "performancesnapshots")
-def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _engine(memo).on_snapshot(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, "incidents")
-def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     _engine(memo).on_incident(event.get("type"), event["object"])
 
 
 @kopf.on.probe(id="queue")
-def queue_probe(memo: kopf.Memo, **_: Any) -> int:
+async def queue_probe(memo: kopf.Memo, **_: Any) -> int:
     return _engine(memo).queue.depth
