@@ -205,3 +205,30 @@ def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path, op
         assert len(restored) == 1
     finally:
         second.stop()
+
+
+def test_claim_of_a_dead_healer_is_taken_over_after_expiry(k: Cluster) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    k.model("dead-1", model_name="dead", version="1.0.0")
+    k.wait_stage("dead-1", "Production")
+    k.model("dead-2", model_name="dead", version="2.0.0")  # IncidentOnly: nobody acts yet
+    k.wait_stage("dead-2", "Production")
+    k.wait_stage("dead-1", "Archived")
+    k.snapshot("dead-bad", "dead-2", metrics=BAD)
+    name = wait_for(lambda: k.incidents("dead-2"))[0]["metadata"]["name"]
+    expires = datetime.now(UTC) + timedelta(seconds=4)
+    # A healer claimed it and died before acting.
+    k.patch_status("incidents", name, {"status": {
+        "phase": "Remediating", "claimedBy": "dead-healer", "occurrences": 1, "snapshots": ["dead-bad"],
+        "claimExpiresAt": expires.isoformat().replace("+00:00", "Z")}})  # fmt: skip
+    k.patch("registeredmodels", "dead-2", {"spec": {"rollbackPolicy": {"mode": "Automatic"}}})
+    time.sleep(1.5)
+    assert k.stage("dead-2") == "Production"  # the live claim is respected
+    k.wait_stage("dead-2", "RolledBack", timeout=30)
+    assert datetime.now(UTC) >= expires
+    k.wait_stage("dead-1", "Production")
+    inc = wait_for(lambda: (i := k.get("incidents", name)).get("status", {}).get("phase") == "Remediated" and i)
+    actions = [a["action"] for a in inc["status"]["actions"]]
+    assert actions.count("ClaimTakenOver") == 1 and actions.count("RolledBack") == 1
+    assert [h["stage"] for h in k.rm("dead-2")["status"]["stageHistory"]].count("RolledBack") == 1
