@@ -78,6 +78,18 @@ def _inline(schema: JSON, defs: JSON) -> JSON:
         out["items"] = _inline(schema.get("items", {}), defs)
     if schema.get("type") == "object" and isinstance(schema.get("additionalProperties"), dict):
         out["additionalProperties"] = _inline(schema["additionalProperties"], defs)
+    patterns = schema.get("patternProperties")
+    if schema.get("type") == "object" and isinstance(patterns, dict) and len(patterns) == 1:
+        # Structural schemas have no patternProperties: values are typed through
+        # additionalProperties, keys are checked by a CEL rule naming the pattern.
+        ((pattern, value_schema),) = patterns.items()
+        out["additionalProperties"] = _inline(value_schema, defs)
+        out.setdefault("x-kubernetes-validations", []).append(
+            {
+                "rule": f"self.all(k, k.matches('{pattern}'))",
+                "message": f"every key must match {pattern}",
+            }
+        )
     if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     if "required" in out:
