@@ -374,3 +374,47 @@ def test_demoted_restore_is_not_re_promoted() -> None:
     views, plan = run(views, now + timedelta(minutes=22))
     assert {v.name: v.status.stage for v in views} == {"v1": "Sandbox", "v2": "RolledBack"}
     assert plan.rollbacks == []
+
+
+def test_a_rollback_triggered_and_done_in_one_pass_is_one_event_per_version() -> None:
+    from modelreg.core.lifecycle import Event, fold_rollback_events
+
+    events = [
+        Event("v2", "Warning", "RollbackTriggered", "incident i-1 (high): errorRate 0.1 > 0.05"),
+        Event("v3", "Warning", "RollbackTriggered", "incident i-2 (medium): latency"),
+        Event("v2", "Warning", "RolledBack", "rolled back to v1"),
+        Event("v1", "Normal", "Restored", "returned to Production: rolled back to v1"),
+    ]
+    out = fold_rollback_events(events)
+    assert [(e.object_name, e.reason) for e in out] == [
+        ("v3", "RollbackTriggered"),  # not rolled back in this pass: kept
+        ("v2", "RolledBack"),
+        ("v1", "Restored"),
+    ]
+    assert "incident i-1" in out[1].message and "rolled back to v1" in out[1].message
+    assert fold_rollback_events(out) == out
+
+
+def test_two_versions_found_in_production_keep_the_one_promoted_last() -> None:
+    """A killed operator's in-flight write can land after its successor promoted another
+    version: the next reconcile archives the one that entered Production earlier."""
+    old = RegisteredModelStatus(stage="Production", production_since=T0)
+    new = RegisteredModelStatus(stage="Production", production_since=T0 + timedelta(minutes=1))
+    dup = RegisteredModelStatus()  # a duplicate of v1's version, never promoted
+    views = [
+        view("v1", spec("1.0.0"), old),
+        view("v1-dup", spec("1.0.0"), dup, created=T0 + timedelta(seconds=1)),
+        view("v2", spec("2.0.0"), new, created=T0 + timedelta(seconds=2)),
+    ]
+    views, plan = run(views, T0 + timedelta(minutes=2))
+    stages = {v.name: v.status.stage for v in views}
+    assert [n for n, s in stages.items() if s == "Production"] == ["v2"]
+    assert stages["v1"] == "Archived" and views[0].status.stage_history[-1].reason == "Superseded"
+    assert ("v1", "Archived") in {(e.object_name, e.reason) for e in plan.events}
+    # Without production_since, the newer object wins (the hypothesis case that found it).
+    views = [
+        view("m-1", spec("1.0.0"), RegisteredModelStatus(stage="Production")),
+        view("m-2", spec("2.0.0"), RegisteredModelStatus(stage="Production"), created=T0 + timedelta(seconds=1)),
+    ]
+    views, _ = run(views, T0)
+    assert [v.name for v in views if v.status.stage == "Production"] == ["m-2"]

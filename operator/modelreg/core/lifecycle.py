@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from modelreg.api.models import (
@@ -326,6 +326,11 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                 rollbacks.append(outcome)
                 events.extend(rollback_events(outcome))
 
+    # 1a. At most one Production version: a state with two (a write from a killed
+    #     operator landing after its successor read the model) keeps the one that
+    #     entered Production last and archives the other.
+    events.extend(single_production(ordered, statuses, now))
+
     # 1b. Complete a rollback whose second half (the restore) was never written.
     for outcome in complete_rollbacks(ordered, statuses, policies, now):
         rollbacks.append(outcome)
@@ -406,6 +411,31 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
     )
 
 
+def _entered_production(view: VersionView, status: RegisteredModelStatus) -> tuple[datetime, datetime, str]:
+    entered = status.production_since
+    if entered is None:
+        entered = next((h.at for h in reversed(status.stage_history) if h.stage == "Production"), None)
+    return (entered or datetime.fromtimestamp(0, UTC), view.created, view.name)
+
+
+def single_production(
+    ordered: list[VersionView], statuses: dict[str, RegisteredModelStatus], now: datetime
+) -> list[Event]:
+    """Archive all but the latest-promoted of several versions in Production (mutates)."""
+    prods = [v for v in ordered if statuses[v.name].stage == "Production"]
+    if len(prods) <= 1:
+        return []
+    keep = max(prods, key=lambda v: _entered_production(v, statuses[v.name]))
+    events = []
+    for view in prods:
+        if view.name == keep.name:
+            continue
+        message = f"superseded by {_label(keep)}, which entered Production later"
+        enter_stage(statuses[view.name], "Archived", "Superseded", message, now)
+        events.append(Event(view.name, "Normal", "Archived", f"{_label(view)} archived: {message}"))
+    return events
+
+
 def complete_rollbacks(
     ordered: list[VersionView],
     statuses: dict[str, RegisteredModelStatus],
@@ -459,6 +489,25 @@ def rollback_events(outcome: RollbackOutcome) -> list[Event]:
         Event(outcome.rolled_back, "Warning", "RolledBack", outcome.message),
         Event(outcome.restored, "Normal", "Restored", f"returned to Production: {outcome.message}"),
     ]
+
+
+def fold_rollback_events(events: list[Event]) -> list[Event]:
+    """One Event per version for a rollback triggered and done in the same pass.
+
+    ``RollbackTriggered`` (which names the Incident) and ``RolledBack`` on the
+    same version become one ``RolledBack`` Warning carrying both messages;
+    everything else is kept, in order.
+    """
+    rolled = {e.object_name for e in events if e.reason == "RolledBack"}
+    triggers = {e.object_name: e for e in events if e.reason == "RollbackTriggered" and e.object_name in rolled}
+    out: list[Event] = []
+    for e in events:
+        if e.reason == "RollbackTriggered" and e.object_name in triggers:
+            continue
+        if e.reason == "RolledBack" and e.object_name in triggers:
+            e = Event(e.object_name, e.type, e.reason, f"{triggers[e.object_name].message}; rolled back: {e.message}")
+        out.append(e)
+    return out
 
 
 def _label(view: VersionView) -> str:
