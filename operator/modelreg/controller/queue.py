@@ -3,6 +3,10 @@
 * ``schedule(key)`` asks for ``key`` to be processed; many asks before it runs
   coalesce into one run, an ask during a run causes exactly one more run.
 * The same key never runs twice at once: decisions for one model are serialized.
+* ``schedule(key, urgent=True)`` puts the key in the urgent lane, which
+  workers drain before the normal one: a breaching snapshot is not kept
+  waiting behind a backlog of healthy bookkeeping (a key already queued in
+  the normal lane is moved).
 * ``call_at(when, key)`` schedules a key at a wall-clock time (time-only gates,
   staleness, TTLs) without a Kubernetes timer, so nothing is written to do it.
 """
@@ -13,6 +17,7 @@ import asyncio
 import heapq
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from datetime import UTC, datetime
 
@@ -26,10 +31,13 @@ class WorkQueue:
         self._handler = handler
         self._workers = workers
         self._retry_delay = retry_delay
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._queued: set[Hashable] = set()
+        # Two FIFO lanes; ``_queued`` maps each waiting key to its lane. An entry whose lane
+        # no longer matches (the key was moved to the urgent lane) is skipped when popped.
+        self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())
+        self._queued: dict[Hashable, int] = {}
+        self._tokens: asyncio.Queue[None] = asyncio.Queue()  # one per waiting key
         self._running: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()
+        self._dirty: dict[Hashable, bool] = {}  # asked again while running (value: urgent)
         self._timers: list[tuple[float, int, Hashable]] = []
         self._timer_seq = 0
         self._timer_wakeup = asyncio.Event()
@@ -49,15 +57,32 @@ class WorkQueue:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    def schedule(self, key: Hashable) -> None:
+    def schedule(self, key: Hashable, *, urgent: bool = False) -> None:
         if key in self._running:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
             return
-        if key in self._queued:
+        lane = 0 if urgent else 1
+        current = self._queued.get(key)
+        if current is not None and current <= lane:
             return
-        self._queued.add(key)
+        self._queued[key] = lane
+        self._lanes[lane].append(key)
         self._idle.clear()
-        self._queue.put_nowait(key)
+        if current is None:
+            self._tokens.put_nowait(None)
+
+    def _pop(self) -> Hashable | None:
+        for lane, entries in enumerate(self._lanes):
+            while entries:
+                key = entries.popleft()
+                if self._queued.get(key) == lane:
+                    del self._queued[key]
+                    return key
+        return None
+
+    @property
+    def urgent_depth(self) -> int:
+        return sum(1 for lane in self._queued.values() if lane == 0)
 
     def call_at(self, when: datetime, key: Hashable) -> None:
         delay = (when - datetime.now(UTC)).total_seconds()
@@ -90,8 +115,10 @@ class WorkQueue:
 
     async def _worker(self, index: int) -> None:
         while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
+            await self._tokens.get()
+            key = self._pop()
+            if key is None:  # cannot happen: one token per waiting key
+                continue
             self._running.add(key)
             try:
                 await self._handler(key)
@@ -108,7 +135,6 @@ class WorkQueue:
             finally:
                 self._running.discard(key)
                 if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.schedule(key)
+                    self.schedule(key, urgent=self._dirty.pop(key))
                 if not self._queued and not self._running:
                     self._idle.set()
