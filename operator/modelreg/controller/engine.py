@@ -45,10 +45,10 @@ from modelreg.api.models import (
 )
 from modelreg.controller.healer import Remediation
 from modelreg.controller.serving import ServingResult, sync_serving, synced_message
-from modelreg.controller.store import JSON, SnapshotRec, Store, parse_time
+from modelreg.controller.store import JSON, SnapshotRec, Store, parse_time, rv_int
 from modelreg.core import incidents as inc
 from modelreg.core import lifecycle, modelcard
-from modelreg.core.conditions import get_condition, set_condition
+from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
@@ -58,6 +58,8 @@ from modelreg.kube.client import ApiError, KubeClient, path_for
 log = logging.getLogger("modelreg.engine")
 
 RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
+#: Seconds after a re-list starts before the objects it no longer has are swept.
+SWEEP_DELAY = 3.0
 COMPONENT = "modelreg-operator"
 
 
@@ -90,6 +92,33 @@ def merge_diff(old: Any, new: Any) -> Any:
         elif old[key] != value:
             out[key] = merge_diff(old[key], value)
     return out
+
+
+def material(body: JSON) -> tuple[Any, ...]:
+    """What a reconcile's decisions about a RegisteredModel depend on.
+
+    Everything but the status conditions other writers own (a user's or another
+    controller's condition type): a change to only those neither invalidates a
+    plan nor may be overwritten by it.
+    """
+    meta = body.get("metadata", {})
+    status = dict(body.get("status") or {})
+    conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
+    return (meta.get("generation"), meta.get("annotations") or {}, body.get("spec"), status, conditions)
+
+
+def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
+    """``new_wire`` with the foreign conditions as they are in ``fresh_status``."""
+    ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
+    foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
+    return {**new_wire, "conditions": ours + foreign}
+
+
+class _Gone:
+    """The Incident a snapshot was to be counted into no longer exists."""
+
+
+GONE = _Gone()
 
 
 def _error_text(err: ValidationError) -> str:
@@ -180,8 +209,23 @@ class Engine:
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
         self.healer: Any = None  # set by the healer module when enabled
         self._card_keys: dict[str, tuple[Any, str]] = {}
+        self._watching: set[str] = set()  # plurals whose watch stream has delivered an event
+        self._sweep_armed: set[str] = set()
 
     # --- watch-event entry points (called from Kopf handlers; never block) ---------------
+
+    def note_event(self, plural: str, event_type: str | None) -> None:
+        """Arm a sweep when a kind is listed again after its watch had run.
+
+        Kopf lists a kind again when its watch expires (410 Gone) and replays the
+        listed objects as events of type None, but it never reports the objects
+        that were deleted during the gap. :meth:`sweep` finds those.
+        """
+        if event_type is not None:
+            self._watching.add(plural)
+        elif plural in self._watching and plural not in self._sweep_armed:
+            self._sweep_armed.add(plural)
+            self.queue.call_later(SWEEP_DELAY, ("sweep", plural, ""))
 
     def excluded(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, glob) for glob in self.settings.exclude_namespaces)
@@ -219,16 +263,58 @@ class Engine:
             self.store.delete_snapshot(ns, name)
             return
         rec = self.store.upsert_snapshot(body)
-        if rec is None or rec.evaluated:
+        if rec is None:
+            return
+        if rec.evaluated:
+            if event_type is None:
+                self._listed_evaluated(rec)
             return
         self._schedule_snapshot(rec)
+
+    def _listed_evaluated(self, rec: SnapshotRec) -> None:
+        """An evaluated snapshot seen in a (re-)list: finish what a kill or an outage cut off.
+
+        Retention runs after a model's writes, and a model deleted while the
+        operator was down never sends its DELETED event: both leave evaluated
+        snapshots nobody would look at again. Models and Incidents are listed
+        before snapshots, so a missing model here is really gone.
+        """
+        body = self.store.model(rec.namespace, rec.model)
+        if body is None:
+            self.queue.schedule(("deleted", rec.namespace, rec.model))
+            return
+        spec = version_view(body, self.defaults).spec
+        limit = spec.snapshot_history_limit if spec and spec.snapshot_history_limit else None
+        limit = limit or self.defaults.snapshot_history_limit
+        if len(self.store.snapshots_by_model.get((rec.namespace, rec.model), {})) > limit:
+            key = self.store.model_key(rec.namespace, rec.model)
+            if key is not None:
+                self.queue.schedule(("model", *key))
 
     def _schedule_snapshot(self, rec: SnapshotRec) -> None:
         key = self.store.model_key(rec.namespace, rec.model)
         if key is not None:
-            self.queue.schedule(("model", *key))
+            self.queue.schedule(("model", *key), urgent=self._is_urgent(rec))
         else:
             self.queue.schedule(("orphan", rec.namespace, rec.name))
+
+    def _is_urgent(self, rec: SnapshotRec) -> bool:
+        """Whether ``rec`` may open an Incident: its model then skips the queue's backlog.
+
+        The evaluation is the one the reconcile would make (pure, same policy
+        object), so it is kept on the record and not repeated there.
+        """
+        body = self.store.model(rec.namespace, rec.model)
+        if body is None:
+            return False
+        view = version_view(body, self.defaults)
+        if view.spec is None or view.policy is None:
+            return False
+        evaluation = self._evaluate(rec, view.policy)
+        rec.evaluated_with = (view.policy, evaluation)
+        if evaluation.verdict == "Critical":
+            return True
+        return evaluation.verdict == "Degraded" and view.policy.rollback_policy.incident_on_warning
 
     def on_incident(self, event_type: str | None, body: JSON) -> None:
         meta = body["metadata"]
@@ -236,7 +322,11 @@ class Engine:
         if self.excluded(ns):
             return
         if event_type == "DELETED":
+            held = self.store.incidents.get((ns, name))
             self.store.delete_incident(ns, name)
+            key = self.store.model_key(ns, held.registered_model) if held is not None else None
+            if key is not None:
+                self.queue.schedule(("model", *key))  # its status.incident and card let it go
             return
         # The TTL timer is armed from every sighting, including the echo of our own
         # write (which the store already holds, so the early return below skips it).
@@ -265,6 +355,8 @@ class Engine:
                 await self.expire_incident(key[1], key[2])
             elif kind == "deleted":
                 await self.cleanup_deleted_model(key[1], key[2])
+            elif kind == "sweep":
+                await self.sweep(key[1])
         finally:
             metrics.handler_latency.observe(time.perf_counter() - started)
             metrics.queue_depth.set(self.queue.depth)
@@ -307,37 +399,44 @@ class Engine:
                     metrics.breaches.labels(b.criterion).inc()
                 if not effect.counted:
                     continue
-                episode = self._episode(ns, name, statuses[name])
-                restore = lifecycle.restore_target(statuses, exclude=name)
-                restore_version = views[restore].spec.version if restore and views[restore].spec else None
-                decision = inc.decide(
-                    namespace=ns,
-                    registered_model=name,
-                    spec=view.spec,
-                    policy=policy,
-                    stage=effect.stage,
-                    evaluation=evaluation,
-                    rollback_due=effect.rollback_due,
-                    snapshot_name=rec.name,
-                    snapshot_uid=rec.uid,
-                    episode=episode,
-                    restore_version=restore_version,
-                )
-                if decision is None:
-                    continue
-                ref = await self._write_incident(ns, view, decision, rec, now)
-                if ref is not None:
-                    statuses[name] = statuses[name].model_copy(update={"incident": ref})
-                if isinstance(decision, inc.CreateIncident):
-                    opened.append((name, rec, now))
-                    events.append(
-                        lifecycle.Event(
-                            name,
-                            "Warning",
-                            "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
-                            f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
-                        )
+                # Twice at most: an Incident deleted behind our back (found gone when this
+                # snapshot is counted into it) ends its episode, and the snapshot opens a new one.
+                for _attempt in range(2):
+                    episode = self._episode(ns, name, statuses[name])
+                    restore = lifecycle.restore_target(statuses, exclude=name)
+                    restore_version = views[restore].spec.version if restore and views[restore].spec else None
+                    decision = inc.decide(
+                        namespace=ns,
+                        registered_model=name,
+                        spec=view.spec,
+                        policy=policy,
+                        stage=effect.stage,
+                        evaluation=evaluation,
+                        rollback_due=effect.rollback_due,
+                        snapshot_name=rec.name,
+                        snapshot_uid=rec.uid,
+                        episode=episode,
+                        restore_version=restore_version,
                     )
+                    if decision is None:
+                        break
+                    ref = await self._write_incident(ns, view, decision, rec, now)
+                    if ref is GONE:
+                        statuses[name] = statuses[name].model_copy(update={"incident": None})
+                        continue
+                    if ref is not None:
+                        statuses[name] = statuses[name].model_copy(update={"incident": ref})
+                    if isinstance(decision, inc.CreateIncident):
+                        opened.append((name, rec, now))
+                        events.append(
+                            lifecycle.Event(
+                                name,
+                                "Warning",
+                                "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
+                                f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
+                            )
+                        )
+                    break
 
         # 2. The open incident each version points at (closed ones are let go).
         for name in views:
@@ -348,7 +447,7 @@ class Engine:
         events.extend(plan.events)
         remediations: list[Remediation] = []
         if self.healer is not None:
-            seen = {b["metadata"]["name"]: str(b["metadata"].get("resourceVersion", "")) for b in bodies}
+            seen = {b["metadata"]["name"]: material(b) for b in bodies}
             claimed = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now, seen)
             if claimed is None:
                 return  # the model moved while we read it; the rerun acts on fresh data
@@ -404,8 +503,11 @@ class Engine:
 
         # 5. Model cards whose inputs changed (stage, health, incidents, spec), then writes:
         #    version statuses (optimistic lock), incidents, snapshots, events.
+        #    A card shows each Incident as it will be once this pass closes it, so closing
+        #    one does not cost a second render and status write.
+        closing = {r.incident: r.phase for r in remediations}
         for name, view in views.items():
-            plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name])
+            plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name], closing, now)
         # Versions leaving Production are written before the one entering it, and the
         # first conflict stops the batch: a partial write never leaves two versions in
         # Production, and lifecycle.reconcile completes a half-written rollback.
@@ -422,13 +524,13 @@ class Engine:
         if self.healer is not None or remediations:
             closer = self.healer or _ManualCloser(self)
             for r in remediations:
-                await closer.close(ns, r, utcnow())
+                await closer.close(ns, r, now)  # the closedAt the cards were rendered with
         for rec, status in snapshot_writes:
             await self._write_snapshot_status(rec, status)
         for _name, rec, _ in opened:
             if rec.created is not None:
                 metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
-        for event in events:
+        for event in lifecycle.fold_rollback_events(events):
             await self.post_event(ns, views.get(event.object_name), event)
 
         # 5. Retention and the next time-based look.
@@ -439,8 +541,9 @@ class Engine:
 
     # --- pieces -------------------------------------------------------------------------
 
-    async def versions_moved(self, ns: str, model_name: str, seen: dict[str, str]) -> bool:
-        """Re-list the model's versions; True when any differs from ``seen`` (name → resourceVersion).
+    async def versions_moved(self, ns: str, model_name: str, seen: dict[str, Any]) -> bool:
+        """Re-list the model's versions; True when any differs materially from ``seen``
+        (name → :func:`material`; a foreign condition written meanwhile is no move).
 
         A healer acts on what it read; before it rolls back it re-reads the
         model (one list, no write) so that a sibling archived by another writer
@@ -452,11 +555,16 @@ class Engine:
             item.setdefault("apiVersion", API_VERSION)
             item.setdefault("kind", "RegisteredModel")
             self.store.upsert_model(item)
-            fresh[item["metadata"]["name"]] = str(item["metadata"].get("resourceVersion", ""))
+            fresh[item["metadata"]["name"]] = material(item)
         return fresh != seen
 
     async def _render_card(
-        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus
+        self,
+        ns: str,
+        view: lifecycle.VersionView,
+        status: RegisteredModelStatus,
+        closing: dict[str, str] | None = None,
+        now: datetime | None = None,
     ) -> RegisteredModelStatus:
         """Re-render ``<name>-model-card`` when its inputs changed; never per healthy snapshot."""
         if view.spec is None:
@@ -473,10 +581,10 @@ class Engine:
             modelcard.CardIncident(
                 name=r.name,
                 severity=str(r.body.get("spec", {}).get("severity", "")),
-                phase=r.phase,
+                phase=closing[r.name] if closing and r.name in closing else r.phase,
                 summary=str(r.body.get("spec", {}).get("summary", "")),
                 opened=parse_time(r.body["metadata"].get("creationTimestamp")),
-                closed=parse_time(r.status.get("closedAt")),
+                closed=now if closing and r.name in closing else parse_time(r.status.get("closedAt")),
             )
             for r in self.store.incidents_of(ns, view.name)
         )
@@ -615,6 +723,9 @@ class Engine:
         return result
 
     def _evaluate(self, rec: SnapshotRec, policy: Any) -> Evaluation:
+        ahead = rec.evaluated_with
+        if ahead is not None and ahead[0] is policy:
+            return ahead[1]  # type: ignore[no-any-return]
         try:
             spec = PerformanceSnapshotSpec.model_validate(rec.spec or {})
         except ValidationError as err:
@@ -675,7 +786,7 @@ class Engine:
         decision: inc.CreateIncident | inc.CountIncident,
         rec: SnapshotRec,
         now: datetime,
-    ) -> IncidentRef | None:
+    ) -> IncidentRef | None | _Gone:
         if isinstance(decision, inc.CreateIncident):
             body: JSON = {
                 "apiVersion": API_VERSION,
@@ -704,7 +815,7 @@ class Engine:
             decision = inc.CountIncident(decision.name)
         held = self.store.incidents.get((ns, decision.name))
         if held is None:
-            return None
+            return GONE
         for _attempt in range(5):
             current = IncidentStatus.model_validate(held.body.get("status") or {})
             if not current.snapshots and not current.occurrences:
@@ -724,7 +835,8 @@ class Engine:
                 break
             except ApiError as err:
                 if err.not_found:
-                    return None
+                    self.store.delete_incident(ns, decision.name)
+                    return GONE
                 if not err.conflict:
                     raise
                 fresh_body = await self.client.get(inc_path(ns, decision.name))
@@ -733,26 +845,38 @@ class Engine:
         return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
 
     async def _write_version_status(self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus) -> bool:
+        """Write one version's status, resourceVersion-checked; False when the plan is stale.
+
+        On a conflict the object is read again: if only foreign conditions changed
+        (another writer's own condition type), the same plan is written on top of
+        them; any other change means the plan was made on stale data.
+        """
         body = next(b for b in bodies if b["metadata"]["name"] == name)
-        old_wire = body.get("status") or {}
         new_wire = new.wire()
-        diff = merge_diff(old_wire, new_wire)
-        if not diff:
-            return True
-        patch = {"metadata": {"resourceVersion": body["metadata"]["resourceVersion"]}, "status": diff}
-        try:
-            out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
-        except ApiError as err:
-            if err.not_found:
-                self.store.delete_model(ns, name)
+        base = body
+        for _attempt in range(5):
+            old_wire = base.get("status") or {}
+            diff = merge_diff(old_wire, rebase_status(new_wire, old_wire) if base is not body else new_wire)
+            if not diff:
                 return True
-            if err.conflict:
+            patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
+            try:
+                out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
+            except ApiError as err:
+                if err.not_found:
+                    self.store.delete_model(ns, name)
+                    return True
+                if not err.conflict:
+                    raise
                 fresh = await self.client.get(rm_path(ns, name))
                 self.store.upsert_model(fresh)
-                return False
-            raise
-        self.store.upsert_model(out)
-        return True
+                if material(fresh) != material(body):
+                    return False
+                base = fresh
+                continue
+            self.store.upsert_model(out)
+            return True
+        return False
 
     async def _write_snapshot_status(self, rec: SnapshotRec, status: JSON) -> None:
         try:
@@ -865,6 +989,49 @@ class Engine:
             return
         await self.client.delete(inc_path(ns, name), precondition_uid=rec.body["metadata"].get("uid"))
         self.store.delete_incident(ns, name)
+
+    async def sweep(self, plural: str) -> None:
+        """Forget (as if a DELETED event had come) what no longer exists after a re-list.
+
+        Lists each namespace the store holds objects of ``plural`` in; an object
+        missing from that list and not newer than it was deleted during the gap.
+        """
+        self._sweep_armed.discard(plural)
+        held: dict[str, dict[str, str]] = {}
+        if plural == RM_PLURAL:
+            for (ns, name), body in self.store.models.items():
+                held.setdefault(ns, {})[name] = str(body["metadata"].get("resourceVersion", ""))
+        elif plural == SNAP_PLURAL:
+            for (ns, name), rec in self.store.snapshots.items():
+                held.setdefault(ns, {})[name] = rec.resource_version
+        else:
+            for (ns, name), irec in self.store.incidents.items():
+                held.setdefault(ns, {})[name] = str(irec.body["metadata"].get("resourceVersion", ""))
+        gone = 0
+        for ns, names in held.items():
+            present: set[str] = set()
+            listed_at, token = -1, ""
+            while True:
+                params = {"limit": "500", **({"continue": token} if token else {})}
+                page = await self.client.list(path_for(GROUP, VERSION, plural, ns), **params)
+                present.update(item["metadata"]["name"] for item in page.get("items", []))
+                listed_at = max(listed_at, rv_int(page.get("metadata", {}).get("resourceVersion")))
+                token = page.get("metadata", {}).get("continue") or ""
+                if not token:
+                    break
+            for name, rv in names.items():
+                if name in present or rv_int(rv) > listed_at:
+                    continue
+                gone += 1
+                stub = {"metadata": {"namespace": ns, "name": name}}
+                if plural == RM_PLURAL:
+                    self.on_model("DELETED", self.store.model(ns, name) or stub)
+                elif plural == SNAP_PLURAL:
+                    self.on_snapshot("DELETED", stub)
+                else:
+                    self.on_incident("DELETED", stub)
+        if gone:
+            log.info("re-list of %s: %d deleted while the watch was down, forgotten", plural, gone)
 
     async def cleanup_deleted_model(self, ns: str, name: str) -> None:
         """Snapshots of a deleted RegisteredModel are deleted with it (SPEC §2)."""

@@ -43,17 +43,23 @@ async def incident_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, "registeredmodels")
 async def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _engine(memo).on_model(event.get("type"), event["object"])
+    engine = _engine(memo)
+    engine.note_event("registeredmodels", event.get("type"))
+    engine.on_model(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, "performancesnapshots")
 async def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _engine(memo).on_snapshot(event.get("type"), event["object"])
+    engine = _engine(memo)
+    engine.note_event("performancesnapshots", event.get("type"))
+    engine.on_snapshot(event.get("type"), event["object"])
 
 
 @kopf.on.event(GROUP, VERSION, "incidents")
 async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    _engine(memo).on_incident(event.get("type"), event["object"])
+    engine = _engine(memo)
+    engine.note_event("incidents", event.get("type"))
+    engine.on_incident(event.get("type"), event["object"])
 
 
 @kopf.on.probe(id="queue")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelreg import metrics
 from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
@@ -75,12 +75,12 @@ class Healer:
         views: dict[str, lifecycle.VersionView],
         statuses: dict[str, RegisteredModelStatus],
         now: datetime,
-        seen: dict[str, str] | None = None,
+        seen: dict[str, Any] | None = None,
     ) -> list[Remediation] | None:
         """Claim each actionable open Incident of the model and roll back in ``statuses``.
 
         Returns None when the model changed under us since this reconcile read it
-        (``seen``: name → resourceVersion): the caller starts over with fresh data;
+        (``seen``: name → :func:`~modelreg.controller.engine.material`): the caller starts over;
         the claim stays ours.
         """
         store = self.engine.store

@@ -75,6 +75,8 @@ class SnapshotRec:
     orphaned_at: datetime | None
     resource_version: str
     spec: JSON | None = field(repr=False)
+    #: (policy, evaluation) when evaluated ahead of the reconcile (to pick its queue lane).
+    evaluated_with: Any = field(default=None, repr=False, compare=False)
 
     @property
     def evaluated(self) -> bool:
