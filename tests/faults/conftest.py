@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -137,6 +138,13 @@ def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     def progress(msg: str) -> None:
         print(f"[fault-cluster] {msg}", file=sys.stderr, flush=True)
 
+    # A SIGTERM (a CI timeout, a stray kill) must still run the finalizers below, or the private
+    # control plane and the operators outlive the session: turn it into a KeyboardInterrupt.
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     state_dir = tmp_path_factory.mktemp("fault-cluster") / "cluster"
     dev = DevCluster(state_dir=state_dir, progress=progress)
     capman = request.config.pluginmanager.getplugin("capturemanager")
