@@ -22,8 +22,8 @@ venv: $(VENV)/.installed ## create .venv and install modelreg with its test extr
 control-plane: venv ## build (first time, ~30 min) or reuse the pinned control-plane binaries
 	$(MODELREG) dev-cluster build
 
-test: control-plane ## run every test (unit + against the local control plane); faults: make test-faults
-	$(PY) -m pytest -q $(PYTEST_ARGS) --ignore=tests/faults tests
+test: control-plane ## run every test: unit, against the local control plane, and the fault suite (CI size)
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 test-unit: venv ## fast tests with no cluster
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/unit
