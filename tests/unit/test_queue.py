@@ -139,3 +139,25 @@ def test_one_stage_and_one_health_series_per_version() -> None:
     assert any('stage="Production"' in s for s in got) and any('health="Critical"' in s for s in got)
     metrics.forget_version("ns", "m-unit", "1.0.0")
     assert series("m-unit") == []
+
+
+def test_a_paused_queue_keeps_its_keys_until_resumed() -> None:
+    async def main() -> tuple[list[Hashable], list[Hashable]]:
+        done: list[Hashable] = []
+
+        async def handle(key: Hashable) -> None:
+            done.append(key)
+
+        q = WorkQueue(handle, workers=2, paused=True)
+        q.start()
+        q.schedule("a")
+        q.schedule("b", urgent=True)
+        await asyncio.sleep(0.05)
+        before = list(done)
+        q.resume()
+        await q.wait_idle(5)
+        await q.stop()
+        return before, done
+
+    before, after = run(main())
+    assert before == [] and after == ["b", "a"]

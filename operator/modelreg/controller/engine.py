@@ -204,7 +204,10 @@ class Engine:
         self.settings = settings
         self.defaults = settings.defaults
         self.store = Store()
-        self.queue = WorkQueue(self._process, workers=workers)
+        # Paused until Kopf delivers its first watch event: Kopf calls event handlers only
+        # once every index (models, incidents) has been listed, so no model is decided on
+        # before its Incidents are known (a card rendered without them, then again with them).
+        self.queue = WorkQueue(self._process, workers=workers, paused=True)
         self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
         self.healer: Any = None  # set by the healer module when enabled
@@ -221,6 +224,8 @@ class Engine:
         listed objects as events of type None, but it never reports the objects
         that were deleted during the gap. :meth:`sweep` finds those.
         """
+        if self.queue.paused:
+            self.queue.resume()
         if event_type is not None:
             self._watching.add(plural)
         elif plural in self._watching and plural not in self._sweep_armed:
@@ -503,6 +508,14 @@ class Engine:
 
         # 5. Model cards whose inputs changed (stage, health, incidents, spec), then writes:
         #    version statuses (optimistic lock), incidents, snapshots, events.
+        #    A version lets go of the Incident this pass closes (as _with_incident_ref would
+        #    on the next look, which would cost another status write).
+        for r in remediations:
+            st = plan.statuses.get(r.version)
+            if st is None or st.incident is None or st.incident.name != r.incident:
+                continue
+            if not (r.phase == "Failed" and st.consecutive_breaches > 0):
+                plan.statuses[r.version] = st.model_copy(update={"incident": None})
         #    A card shows each Incident as it will be once this pass closes it, so closing
         #    one does not cost a second render and status write.
         closing = {r.incident: r.phase for r in remediations}

@@ -27,8 +27,11 @@ Handler = Callable[[Hashable], Awaitable[None]]
 
 
 class WorkQueue:
-    def __init__(self, handler: Handler, *, workers: int = 8, retry_delay: float = 1.0) -> None:
+    def __init__(self, handler: Handler, *, workers: int = 8, retry_delay: float = 1.0, paused: bool = False) -> None:
         self._handler = handler
+        self._gate = asyncio.Event()  # workers take keys only while it is set
+        if not paused:
+            self._gate.set()
         self._workers = workers
         self._retry_delay = retry_delay
         # Two FIFO lanes; ``_queued`` maps each waiting key to its lane. An entry whose lane
@@ -56,6 +59,14 @@ class WorkQueue:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.is_set()
+
+    def resume(self) -> None:
+        """Let the workers take keys (keys scheduled while paused are kept)."""
+        self._gate.set()
 
     def schedule(self, key: Hashable, *, urgent: bool = False) -> None:
         if key in self._running:
@@ -116,6 +127,7 @@ class WorkQueue:
     async def _worker(self, index: int) -> None:
         while True:
             await self._tokens.get()
+            await self._gate.wait()
             key = self._pop()
             if key is None:  # cannot happen: one token per waiting key
                 continue
