@@ -479,8 +479,20 @@ class Engine:
             if replan.requeue_at is not None:
                 plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
 
-        # 4. Serving follows the live Production version.
-        serving = await self._sync_serving(ns, views, plan, now)
+        # 4. Serving follows the live Production version. Model cards whose inputs changed
+        #    (stage, health, incidents, spec) are applied at the same time: independent
+        #    objects, so one round trip instead of one per object on the remediation path.
+        #    A card shows each Incident as it will be once this pass closes it, so closing
+        #    one does not cost a second render and status write.
+        closing = {r.incident: r.phase for r in remediations}
+        before_cards = dict(plan.statuses)
+        serving, *carded = await asyncio.gather(
+            self._sync_serving(ns, views, plan, now),
+            *(self._render_card(ns, view, before_cards[name], closing, now) for name, view in views.items()),
+        )
+        for name, status in zip(views, carded, strict=True):
+            if status.model_card != before_cards[name].model_card:
+                plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": status.model_card})
         for r in remediations:
             if r.restored and r.phase == "Remediated":
                 if serving is None:
@@ -506,8 +518,12 @@ class Engine:
                     if not serving.ok:
                         r.phase, r.reason = "Failed", serving.reason
 
-        # 5. Model cards whose inputs changed (stage, health, incidents, spec), then writes:
-        #    version statuses (optimistic lock), incidents, snapshots, events.
+        if {r.incident: r.phase for r in remediations} != closing:  # serving failed: cards again
+            closing = {r.incident: r.phase for r in remediations}
+            for name, view in views.items():
+                plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name], closing, now)
+
+        # 5. Writes: version statuses (optimistic lock), incidents, snapshots, events.
         #    A version lets go of the Incident this pass closes (as _with_incident_ref would
         #    on the next look, which would cost another status write).
         for r in remediations:
@@ -516,11 +532,6 @@ class Engine:
                 continue
             if not (r.phase == "Failed" and st.consecutive_breaches > 0):
                 plan.statuses[r.version] = st.model_copy(update={"incident": None})
-        #    A card shows each Incident as it will be once this pass closes it, so closing
-        #    one does not cost a second render and status write.
-        closing = {r.incident: r.phase for r in remediations}
-        for name, view in views.items():
-            plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name], closing, now)
         # Versions leaving Production are written before the one entering it, and the
         # first conflict stops the batch: a partial write never leaves two versions in
         # Production, and lifecycle.reconcile completes a half-written rollback.
