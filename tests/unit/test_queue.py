@@ -161,3 +161,27 @@ def test_a_paused_queue_keeps_its_keys_until_resumed() -> None:
 
     before, after = run(main())
     assert before == [] and after == ["b", "a"]
+
+
+def test_one_pending_wake_up_per_key_the_earliest() -> None:
+    async def main() -> tuple[int, list[Hashable]]:
+        done: list[Hashable] = []
+
+        async def handle(key: Hashable) -> None:
+            done.append(key)
+
+        q = WorkQueue(handle, workers=1)
+        q.start()
+        for i in range(1000):  # every snapshot re-arms its version's staleness check
+            q.call_later(0.2 + i / 1000, "model")
+        q.call_later(0.05, "model")  # an earlier one replaces them
+        q.call_later(0.1, "other")
+        pending = q.timers
+        await asyncio.sleep(0.5)
+        await q.wait_idle(5)
+        await q.stop()
+        return pending, done
+
+    pending, done = run(main())
+    assert pending == 2
+    assert done == ["model", "other"]

@@ -42,6 +42,7 @@ class WorkQueue:
         self._running: set[Hashable] = set()
         self._dirty: dict[Hashable, bool] = {}  # asked again while running (value: urgent)
         self._timers: list[tuple[float, int, Hashable]] = []
+        self._due: dict[Hashable, float] = {}  # the live (earliest) wake-up of each key
         self._timer_seq = 0
         self._timer_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,9 +101,24 @@ class WorkQueue:
         self.call_later(max(delay, 0.0), key)
 
     def call_later(self, delay: float, key: Hashable) -> None:
+        """Schedule ``key`` after ``delay`` seconds; one pending wake-up per key, the earliest.
+
+        A later ask for a key that already has an earlier wake-up is dropped: that run
+        recomputes and re-arms whatever it still needs. So the heap holds about one entry
+        per key, not one per snapshot (each re-arms the staleness check of its version).
+        """
+        due = time.monotonic() + delay
+        pending = self._due.get(key)
+        if pending is not None and pending <= due:
+            return
+        self._due[key] = due
         self._timer_seq += 1
-        heapq.heappush(self._timers, (time.monotonic() + delay, self._timer_seq, key))
+        heapq.heappush(self._timers, (due, self._timer_seq, key))
         self._timer_wakeup.set()
+
+    @property
+    def timers(self) -> int:
+        return len(self._due)
 
     @property
     def depth(self) -> int:
@@ -116,7 +132,10 @@ class WorkQueue:
             self._timer_wakeup.clear()
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
-                _, _, key = heapq.heappop(self._timers)
+                due, _, key = heapq.heappop(self._timers)
+                if self._due.get(key) != due:
+                    continue  # superseded by an earlier wake-up of the same key
+                del self._due[key]
                 self.schedule(key)
             timeout = self._timers[0][0] - now if self._timers else None
             try:
