@@ -25,6 +25,7 @@ import fnmatch
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -129,9 +130,32 @@ def _error_text(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-# One entry per RegisteredModel (by uid): the latest parse of its spec and of its status.
-_SPEC_CACHE: dict[str, tuple[int, Defaults | None, RegisteredModelSpec | None, str | None, Any]] = {}
-_STATUS_CACHE: dict[str, tuple[str, RegisteredModelStatus]] = {}
+class _Lru(OrderedDict[str, Any]):
+    """A dict that keeps only its ``size`` most recently used entries."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def hit(self, key: str) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+#: Parsed objects are ~16 KiB per version (a status with its conditions, history and
+#: policy): the most recently used ones are kept, not one per version of the fleet.
+PARSE_CACHE_SIZE = 2048
+# Per RegisteredModel (by uid): the latest parse of its spec and of its status.
+_SPEC_CACHE = _Lru(PARSE_CACHE_SIZE)  # uid -> (generation, defaults, spec, error, policy)
+_STATUS_CACHE = _Lru(PARSE_CACHE_SIZE)  # uid -> (resourceVersion, status)
 
 
 def forget_parsed(uid: str) -> None:
@@ -149,7 +173,7 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
     meta = body["metadata"]
     uid = str(meta.get("uid", ""))
     generation = int(meta.get("generation") or 0)
-    hit = _SPEC_CACHE.get(uid) if uid else None
+    hit = _SPEC_CACHE.hit(uid) if uid else None
     if hit is not None and hit[0] == generation and hit[1] == defaults:
         _, _, spec, error, policy = hit
     else:
@@ -161,9 +185,9 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
             error = _error_text(err)
         policy = effective_policy(spec, defaults) if spec is not None and defaults is not None else None
         if uid:
-            _SPEC_CACHE[uid] = (generation, defaults, spec, error, policy)
+            _SPEC_CACHE.put(uid, (generation, defaults, spec, error, policy))
     rv = str(meta.get("resourceVersion", ""))
-    seen = _STATUS_CACHE.get(uid) if uid else None
+    seen = _STATUS_CACHE.hit(uid) if uid else None
     if seen is not None and rv and seen[0] == rv:
         status = seen[1]
     else:
@@ -172,7 +196,7 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
         except ValidationError:
             status = RegisteredModelStatus()  # unreadable status: rebuilt from scratch
         if uid and rv:
-            _STATUS_CACHE[uid] = (rv, status)
+            _STATUS_CACHE.put(uid, (rv, status))
     return lifecycle.VersionView(
         name=meta["name"],
         created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
