@@ -508,15 +508,24 @@ class Engine:
         #    objects, so one round trip instead of one per object on the remediation path.
         #    A card shows each Incident as it will be once this pass closes it, so closing
         #    one does not cost a second render and status write.
+        #    Which cards changed is decided first, without I/O: the common pass (a healthy
+        #    snapshot) awaits nothing here and yields no extra turn of the event loop.
         closing = {r.incident: r.phase for r in remediations}
         before_cards = dict(plan.statuses)
-        serving, *carded = await asyncio.gather(
-            self._sync_serving(ns, views, plan, now),
-            *(self._render_card(ns, view, before_cards[name], closing, now) for name, view in views.items()),
-        )
-        for name, status in zip(views, carded, strict=True):
-            if status.model_card != before_cards[name].model_card:
+        jobs = {
+            name: job
+            for name, view in views.items()
+            if (job := self._card_job(ns, view, before_cards[name], closing, now)) is not None
+        }
+        if jobs:
+            serving, *carded = await asyncio.gather(
+                self._sync_serving(ns, views, plan, now),
+                *(self._apply_card(ns, views[name], before_cards[name], job) for name, job in jobs.items()),
+            )
+            for name, status in zip(jobs, carded, strict=True):
                 plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": status.model_card})
+        else:
+            serving = await self._sync_serving(ns, views, plan, now)
         for r in remediations:
             if r.restored and r.phase == "Remediated":
                 if serving is None:
@@ -615,8 +624,22 @@ class Engine:
         now: datetime | None = None,
     ) -> RegisteredModelStatus:
         """Re-render ``<name>-model-card`` when its inputs changed; never per healthy snapshot."""
-        if view.spec is None:
+        job = self._card_job(ns, view, status, closing, now)
+        if job is None:
             return status
+        return await self._apply_card(ns, view, status, job)
+
+    def _card_job(
+        self,
+        ns: str,
+        view: lifecycle.VersionView,
+        status: RegisteredModelStatus,
+        closing: dict[str, str] | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Any, ...] | None:
+        """What to render when the card's inputs changed, else None (no I/O: decided here)."""
+        if view.spec is None:
+            return None
         prev = status.model_card
         if prev is not None and prev.stage == status.stage and prev.health == status.health:
             shown, shown_at, verdict = prev.metrics, prev.metrics_at, prev.verdict
@@ -667,7 +690,13 @@ class Engine:
             key = modelcard.card_inputs_key(inputs)
             self._card_keys[view.uid] = (fingerprint, key)
         if prev is not None and prev.sha256 == key:
-            return status
+            return None
+        return (inputs, key, shown, shown_at, verdict)
+
+    async def _apply_card(
+        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: tuple[Any, ...]
+    ) -> RegisteredModelStatus:
+        inputs, key, shown, shown_at, verdict = job
         cm_name = modelcard.config_map_name(view.name)
         body = {
             "apiVersion": "v1",

@@ -39,6 +39,7 @@ class WorkQueue:
         self._lanes: tuple[deque[Hashable], deque[Hashable]] = (deque(), deque())
         self._queued: dict[Hashable, int] = {}
         self._tokens: asyncio.Queue[None] = asyncio.Queue()  # one per waiting key
+        self._urgent_ready = asyncio.Event()  # the urgent lane may hold a key
         self._running: set[Hashable] = set()
         self._dirty: dict[Hashable, bool] = {}  # asked again while running (value: urgent)
         self._timers: list[tuple[float, int, Hashable]] = []
@@ -53,6 +54,7 @@ class WorkQueue:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker(i)) for i in range(self._workers)]
+        self._tasks.append(loop.create_task(self._urgent_worker()))
         self._tasks.append(loop.create_task(self._timer_loop()))
 
     async def stop(self) -> None:
@@ -79,12 +81,14 @@ class WorkQueue:
             return
         self._queued[key] = lane
         self._lanes[lane].append(key)
+        if lane == 0:
+            self._urgent_ready.set()
         self._idle.clear()
         if current is None:
             self._tokens.put_nowait(None)
 
-    def _pop(self) -> Hashable | None:
-        for lane, entries in enumerate(self._lanes):
+    def _pop(self, lanes: int = 2) -> Hashable | None:
+        for lane, entries in enumerate(self._lanes[:lanes]):
             while entries:
                 key = entries.popleft()
                 if self._queued.get(key) == lane:
@@ -148,24 +152,38 @@ class WorkQueue:
             await self._tokens.get()
             await self._gate.wait()
             key = self._pop()
-            if key is None:  # cannot happen: one token per waiting key
+            if key is None:  # the urgent worker took it (it consumes no token)
                 continue
-            self._running.add(key)
-            try:
-                await self._handler(key)
-                self.failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:
-                count = self.failures.get(key, 0) + 1
-                self.failures[key] = count
-                delay = min(self._retry_delay * 2 ** min(count - 1, 6), 60.0)
-                if count <= 3 or count % 10 == 0:
-                    log.warning("processing %s failed (attempt %d), retrying in %.1fs: %s", key, count, delay, err)
-                self.call_later(delay, key)
-            finally:
-                self._running.discard(key)
-                if key in self._dirty:
-                    self.schedule(key, urgent=self._dirty.pop(key))
-                if not self._queued and not self._running:
-                    self._idle.set()
+            await self._run(key)
+
+    async def _urgent_worker(self) -> None:
+        """Takes only urgent keys, so one never waits for a busy worker to finish."""
+        while True:
+            await self._urgent_ready.wait()
+            await self._gate.wait()
+            key = self._pop(lanes=1)
+            if key is None:
+                self._urgent_ready.clear()
+                continue
+            await self._run(key)
+
+    async def _run(self, key: Hashable) -> None:
+        self._running.add(key)
+        try:
+            await self._handler(key)
+            self.failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            count = self.failures.get(key, 0) + 1
+            self.failures[key] = count
+            delay = min(self._retry_delay * 2 ** min(count - 1, 6), 60.0)
+            if count <= 3 or count % 10 == 0:
+                log.warning("processing %s failed (attempt %d), retrying in %.1fs: %s", key, count, delay, err)
+            self.call_later(delay, key)
+        finally:
+            self._running.discard(key)
+            if key in self._dirty:
+                self.schedule(key, urgent=self._dirty.pop(key))
+            if not self._queued and not self._running:
+                self._idle.set()
