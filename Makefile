@@ -37,7 +37,7 @@ test-faults: control-plane ## fault injection (CI size; add PYTEST_ARGS=--soak f
 test-deploy: control-plane ## Helm chart, manifests, RBAC and admission policy against the API server
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests/integration/test_deploy.py
 
-bench: control-plane ## full benchmarks (1,000 versions; prints figures, writes bench-results.json)
+bench: control-plane ## full benchmarks (1,000 and 10,000 versions, about 32 min; prints figures, writes bench-results.json)
 	$(PY) -m benchmarks.bench --full --out bench-results.json
 
 bench-quick: control-plane ## quick benchmarks (under 3 minutes)
