@@ -554,7 +554,9 @@ class Engine:
         if {r.incident: r.phase for r in remediations} != closing:  # serving failed: cards again
             closing = {r.incident: r.phase for r in remediations}
             for name, view in views.items():
-                plan.statuses[name] = await self._render_card(ns, view, plan.statuses[name], closing, now)
+                job = self._card_job(ns, view, plan.statuses[name], closing, now)
+                if job is not None:
+                    plan.statuses[name] = await self._apply_card(ns, view, plan.statuses[name], job)
 
         # 5. Writes: version statuses (optimistic lock), incidents, snapshots, events.
         #    A version lets go of the Incident this pass closes (as _with_incident_ref would
@@ -615,20 +617,6 @@ class Engine:
             fresh[item["metadata"]["name"]] = material(item)
         return fresh != seen
 
-    async def _render_card(
-        self,
-        ns: str,
-        view: lifecycle.VersionView,
-        status: RegisteredModelStatus,
-        closing: dict[str, str] | None = None,
-        now: datetime | None = None,
-    ) -> RegisteredModelStatus:
-        """Re-render ``<name>-model-card`` when its inputs changed; never per healthy snapshot."""
-        job = self._card_job(ns, view, status, closing, now)
-        if job is None:
-            return status
-        return await self._apply_card(ns, view, status, job)
-
     def _card_job(
         self,
         ns: str,
@@ -637,7 +625,10 @@ class Engine:
         closing: dict[str, str] | None = None,
         now: datetime | None = None,
     ) -> tuple[Any, ...] | None:
-        """What to render when the card's inputs changed, else None (no I/O: decided here)."""
+        """What to render of ``<name>-model-card`` when its inputs changed, else None.
+
+        Decided without I/O; never a render per healthy snapshot. :meth:`_apply_card` writes it.
+        """
         if view.spec is None:
             return None
         prev = status.model_card
