@@ -59,6 +59,10 @@ from modelreg.kube.client import ApiError, KubeClient, path_for
 log = logging.getLogger("modelreg.engine")
 
 RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
+#: Snapshot status writes and retention deletes in flight at once for one model.
+RETENTION_PARALLEL = 16
+#: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
+SNAPSHOTS_PER_PASS = 64
 #: Seconds after a re-list starts before the objects it no longer has are swept.
 SWEEP_DELAY = 3.0
 COMPONENT = "modelreg-operator"
@@ -407,6 +411,11 @@ class Engine:
             pending = [s for s in self.store.snapshots_of(ns, name) if not s.evaluated]
             if not pending:
                 continue
+            if len(pending) > SNAPSHOTS_PER_PASS:
+                # Oldest first, a bounded batch per pass: retention runs after each batch,
+                # so a flood never piles up evaluated history; the rest follows at once.
+                pending = pending[:SNAPSHOTS_PER_PASS]
+                self.queue.schedule(("model", ns, model_name))
             if view.spec is None:
                 continue  # evaluated once the spec is fixed
             policy = view.policy or effective_policy(view.spec, self.defaults)
@@ -584,8 +593,9 @@ class Engine:
             closer = self.healer or _ManualCloser(self)
             for r in remediations:
                 await closer.close(ns, r, now)  # the closedAt the cards were rendered with
-        for rec, status in snapshot_writes:
-            await self._write_snapshot_status(rec, status)
+        for i in range(0, len(snapshot_writes), RETENTION_PARALLEL):
+            batch = snapshot_writes[i : i + RETENTION_PARALLEL]
+            await asyncio.gather(*(self._write_snapshot_status(rec, status) for rec, status in batch))
         for _name, rec, _ in opened:
             if rec.created is not None:
                 metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
@@ -1008,14 +1018,16 @@ class Engine:
             if rec.is_open:
                 cited.update(rec.snapshots)
                 cited.add(rec.body.get("spec", {}).get("trigger", {}).get("snapshot", ""))
-        for snap in evaluated:
-            if excess <= 0:
-                break
-            if snap.name in cited:
-                continue
+        doomed = [snap for snap in evaluated if snap.name not in cited][: max(0, excess)]
+
+        async def drop(snap: SnapshotRec) -> None:
             await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
             self.store.delete_snapshot(ns, snap.name)
-            excess -= 1
+
+        # Oldest first, RETENTION_PARALLEL at a time: one at a time could not keep up
+        # with a flood of snapshots for one version (the history grew without bound).
+        for i in range(0, len(doomed), RETENTION_PARALLEL):
+            await asyncio.gather(*(drop(snap) for snap in doomed[i : i + RETENTION_PARALLEL]))
 
     async def handle_orphan(self, ns: str, name: str) -> None:
         rec = self.store.snapshots.get((ns, name))
