@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
@@ -34,12 +35,27 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
+class RetryForever:
+    """Kopf's request backoffs: 1, 2, 5, 10 and 20 s, then every 30 s for as long as it takes.
+
+    Kopf retries a failed request (403 included: RBAC revoked, or an API server
+    upgrade) while this yields, and ends the watcher, and with it the operator,
+    when it is exhausted; a finite list made a revoked RBAC rule a crash loop.
+    Not Sized and a fresh iterator per request, so every request counts from 1 s.
+    """
+
+    def __iter__(self) -> Iterator[float]:
+        yield from (1.0, 2.0, 5.0, 10.0, 20.0)
+        while True:
+            yield 30.0
+
+
 def _settings(settings: kopf.OperatorSettings, peering: str | None, namespaced: bool) -> None:
     settings.posting.enabled = False  # our own Events only (SPEC §4)
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.networking.error_backoffs = [1, 2, 5, 10, 20, 30]
+    settings.networking.error_backoffs = RetryForever()
     settings.execution.max_workers = 4
     settings.peering.standalone = peering is None
     if namespaced:
