@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -60,7 +60,7 @@ log = logging.getLogger("modelreg.engine")
 
 RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 #: Snapshot status writes and retention deletes in flight at once for one model.
-RETENTION_PARALLEL = 16
+WRITES_IN_FLIGHT = 16
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
 SNAPSHOTS_PER_PASS = 64
 #: Seconds after a re-list starts before the objects it no longer has are swept.
@@ -117,6 +117,12 @@ def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
     ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
     foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
     return {**new_wire, "conditions": ours + foreign}
+
+
+async def in_batches(calls: list[Awaitable[None]]) -> None:
+    """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
+    for i in range(0, len(calls), WRITES_IN_FLIGHT):
+        await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
 
 
 class _Gone:
@@ -316,9 +322,7 @@ class Engine:
         if body is None:
             self.queue.schedule(("deleted", rec.namespace, rec.model))
             return
-        spec = version_view(body, self.defaults).spec
-        limit = spec.snapshot_history_limit if spec and spec.snapshot_history_limit else None
-        limit = limit or self.defaults.snapshot_history_limit
+        limit = self._history_limit(version_view(body, self.defaults))
         if len(self.store.snapshots_by_model.get((rec.namespace, rec.model), {})) > limit:
             key = self.store.model_key(rec.namespace, rec.model)
             if key is not None:
@@ -520,21 +524,13 @@ class Engine:
         #    Which cards changed is decided first, without I/O: the common pass (a healthy
         #    snapshot) awaits nothing here and yields no extra turn of the event loop.
         closing = {r.incident: r.phase for r in remediations}
-        before_cards = dict(plan.statuses)
-        jobs = {
-            name: job
-            for name, view in views.items()
-            if (job := self._card_job(ns, view, before_cards[name], closing, now)) is not None
-        }
+        jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
         if jobs:
-            serving, *carded = await asyncio.gather(
-                self._sync_serving(ns, views, plan, now),
-                *(self._apply_card(ns, views[name], before_cards[name], job) for name, job in jobs.items()),
+            serving, cards = await asyncio.gather(
+                self._sync_serving(ns, views, plan, now), self._apply_cards(ns, views, dict(plan.statuses), jobs)
             )
-            for name, status in zip(jobs, carded, strict=True):
-                plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": status.model_card})
         else:
-            serving = await self._sync_serving(ns, views, plan, now)
+            serving, cards = await self._sync_serving(ns, views, plan, now), {}
         for r in remediations:
             if r.restored and r.phase == "Remediated":
                 if serving is None:
@@ -560,12 +556,13 @@ class Engine:
                     if not serving.ok:
                         r.phase, r.reason = "Failed", serving.reason
 
+        for name, card in cards.items():  # after serving, which replaces its version's status
+            plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
         if {r.incident: r.phase for r in remediations} != closing:  # serving failed: cards again
             closing = {r.incident: r.phase for r in remediations}
-            for name, view in views.items():
-                job = self._card_job(ns, view, plan.statuses[name], closing, now)
-                if job is not None:
-                    plan.statuses[name] = await self._apply_card(ns, view, plan.statuses[name], job)
+            jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
+            for name, card in (await self._apply_cards(ns, views, plan.statuses, jobs)).items():
+                plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
 
         # 5. Writes: version statuses (optimistic lock), incidents, snapshots, events.
         #    A version lets go of the Incident this pass closes (as _with_incident_ref would
@@ -593,9 +590,7 @@ class Engine:
             closer = self.healer or _ManualCloser(self)
             for r in remediations:
                 await closer.close(ns, r, now)  # the closedAt the cards were rendered with
-        for i in range(0, len(snapshot_writes), RETENTION_PARALLEL):
-            batch = snapshot_writes[i : i + RETENTION_PARALLEL]
-            await asyncio.gather(*(self._write_snapshot_status(rec, status) for rec, status in batch))
+        await in_batches([self._write_snapshot_status(rec, status) for rec, status in snapshot_writes])
         for _name, rec, _ in opened:
             if rec.created is not None:
                 metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
@@ -626,6 +621,29 @@ class Engine:
             self.store.upsert_model(item)
             fresh[item["metadata"]["name"]] = material(item)
         return fresh != seen
+
+    def _card_jobs(
+        self,
+        ns: str,
+        views: dict[str, lifecycle.VersionView],
+        statuses: dict[str, RegisteredModelStatus],
+        closing: dict[str, str],
+        now: datetime,
+    ) -> dict[str, tuple[Any, ...]]:
+        """The versions whose card must be rendered again (decided without I/O)."""
+        jobs = {name: self._card_job(ns, view, statuses[name], closing, now) for name, view in views.items()}
+        return {name: job for name, job in jobs.items() if job is not None}
+
+    async def _apply_cards(
+        self,
+        ns: str,
+        views: dict[str, lifecycle.VersionView],
+        statuses: dict[str, RegisteredModelStatus],
+        jobs: dict[str, tuple[Any, ...]],
+    ) -> dict[str, ModelCardRef | None]:
+        """Apply the rendered cards concurrently; the card reference each status gets."""
+        done = await asyncio.gather(*(self._apply_card(ns, views[n], statuses[n], job) for n, job in jobs.items()))
+        return {name: status.model_card for name, status in zip(jobs, done, strict=True)}
 
     def _card_job(
         self,
@@ -1003,12 +1021,14 @@ class Engine:
         except ApiError as err:  # an Event is best effort: never fail the work for it
             log.warning("event %s/%s not posted: %s", event.object_name, event.reason, err)
 
+    def _history_limit(self, view: lifecycle.VersionView) -> int:
+        """spec.snapshotHistoryLimit, else the operator default."""
+        if view.spec is not None and view.spec.snapshot_history_limit:
+            return view.spec.snapshot_history_limit
+        return self.defaults.snapshot_history_limit
+
     async def _retain(self, ns: str, name: str, view: lifecycle.VersionView) -> None:
-        limit = (
-            view.spec.snapshot_history_limit
-            if view.spec is not None and view.spec.snapshot_history_limit
-            else self.defaults.snapshot_history_limit
-        )
+        limit = self._history_limit(view)
         evaluated = [s for s in self.store.snapshots_of(ns, name) if s.evaluated]
         excess = len(evaluated) - limit
         if excess <= 0:
@@ -1024,10 +1044,9 @@ class Engine:
             await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
             self.store.delete_snapshot(ns, snap.name)
 
-        # Oldest first, RETENTION_PARALLEL at a time: one at a time could not keep up
-        # with a flood of snapshots for one version (the history grew without bound).
-        for i in range(0, len(doomed), RETENTION_PARALLEL):
-            await asyncio.gather(*(drop(snap) for snap in doomed[i : i + RETENTION_PARALLEL]))
+        # Oldest first, several at a time: one at a time could not keep up with a
+        # flood of snapshots for one version (the history grew without bound).
+        await in_batches([drop(snap) for snap in doomed])
 
     async def handle_orphan(self, ns: str, name: str) -> None:
         rec = self.store.snapshots.get((ns, name))
