@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from kubernetes.client.rest import ApiException
 from modelreg.devcluster import DevCluster, DevClusterError
 from modelreg.kube.crds import install_crds
 from tests.integration.conftest import REPO, OperatorProcess, free_port
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.kit import Cluster, wait_for, wait_operator_live
 
 FAULTS_DIR = Path(__file__).parent
 # Tests that need no cluster at all (pure core, hypothesis).
@@ -269,19 +268,9 @@ class FaultOperator(OperatorProcess):
         self.proc.stdin.write(b"go\n")
         self.proc.stdin.flush()
         self.starts += 1
-        deadline = time.monotonic() + timeout
         try:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1) as resp:
-                        if resp.status == 200:
-                            return self
-                except OSError:
-                    pass
-                time.sleep(0.05)
-            raise TimeoutError(f"operator not live after {timeout}s:\n{self.log_tail()}")
+            wait_operator_live(self.proc, self.liveness_port, timeout, self.log_tail, interval=0.05)
+            return self
         finally:
             if self.spares:
                 self._spare = self._spawn()  # the next one warms up meanwhile

@@ -36,9 +36,10 @@ import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 import urllib.request  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+
+from tests.integration.kit import wait_operator_live  # noqa: E402
 
 
 def free_port() -> int:
@@ -81,18 +82,8 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"operator not live after {timeout}s:\n{self.log_tail()}")
+        wait_operator_live(self.proc, self.liveness_port, timeout, self.log_tail, interval=0.2)
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

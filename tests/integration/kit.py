@@ -31,6 +31,24 @@ def wait_for(fn: Callable[[], T | None], timeout: float = 20.0, interval: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
 
 
+def wait_operator_live(proc: Any, liveness_port: int, timeout: float, tail: Callable[[], str], interval: float) -> None:
+    """Until the operator process answers on /healthz; its log tail if it exits or times out."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"operator exited with {proc.returncode}:\n{tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"operator not live after {timeout}s:\n{tail()}")
+
+
 def model_body(name: str, model_name: str, version: str, **spec: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "modelName": model_name,
