@@ -7,6 +7,9 @@ nothing on the objects (no progress annotations, no finalizers), so the
 operator's only writes are the ones the engine decides. The indexes also make
 Kopf list every RegisteredModel and Incident before any snapshot is handled,
 so a snapshot is never mistaken for an orphan during start-up.
+
+PerformanceSnapshots are watched by the operator's own informer
+(``controller.informer``) unless :func:`watch_snapshots_with_kopf` is called.
 """
 
 from __future__ import annotations
@@ -48,11 +51,25 @@ async def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     engine.on_model(event.get("type"), event["object"])
 
 
-@kopf.on.event(GROUP, VERSION, "performancesnapshots")
+_kopf_watches_snapshots: list[bool] = []
+
+
 async def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
     engine.note_event("performancesnapshots", event.get("type"))
     engine.on_snapshot(event.get("type"), event["object"])
+
+
+def watch_snapshots_with_kopf() -> None:
+    """Let Kopf watch PerformanceSnapshots (peering or namespace globs; see ``informer``).
+
+    Otherwise the operator's own :class:`~modelreg.controller.informer.SnapshotInformer`
+    lists and watches them, and Kopf never sees the high-volume kind.
+    """
+    if _kopf_watches_snapshots:
+        return
+    _kopf_watches_snapshots.append(True)
+    kopf.on.event(GROUP, VERSION, "performancesnapshots", id="snapshot_event")(snapshot_event)
 
 
 @kopf.on.event(GROUP, VERSION, "incidents")

@@ -78,15 +78,20 @@ def _port_free(port: int) -> bool:
 
 
 async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
-    import modelreg.controller.handlers  # noqa: F401 - registers the Kopf handlers
+    from modelreg.controller import handlers  # registers the Kopf handlers
+    from modelreg.controller.informer import SnapshotInformer
 
     defaults = defaults_from(args)
+    exact = bool(args.namespace) and not any(set(ns) & set("*?!,") for ns in args.namespace)
+    # Our own snapshot informer cannot follow Kopf's peering pause, nor discover namespaces.
+    own_informer = args.peering is None and (exact or not args.namespace)
+    if not own_informer:
+        handlers.watch_snapshots_with_kopf()
     metrics.serve(args.metrics_port)
     settings_holder: dict[str, Any] = {}
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-        exact = bool(args.namespace) and not any(set(ns) & set("*?!,") for ns in args.namespace)
         _settings(settings, args.peering, exact)
         info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
         if info is None:
@@ -107,12 +112,22 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
 
             engine.healer = Healer(engine)
         engine.start()
+        if own_informer:
+            # Before Kopf opens its watches: models, Incidents and snapshots are all
+            # known when the first model is decided on (see informer's docstring).
+            informer = SnapshotInformer(engine, list(args.namespace))
+            await informer.prelist()
+            informer.start()
+            memo["informer"] = informer
         memo["engine"] = engine
         settings_holder["engine"] = engine
         log.info("modelreg operator started (identity %s, defaults %s)", args.identity, defaults)
 
     @kopf.on.cleanup()
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        informer = memo.get("informer")
+        if informer is not None:
+            await informer.stop()
         engine = memo.get("engine")
         if engine is not None:
             await engine.stop()

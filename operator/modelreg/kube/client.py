@@ -13,7 +13,7 @@ import json
 import logging
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -151,6 +151,39 @@ class KubeClient:
                     payload,
                 )
             return payload
+
+    async def watch(self, path: str, **params: str) -> AsyncIterator[JSON]:
+        """Stream a watch: one decoded event per line until the server ends it.
+
+        Lines are split on the raw byte stream, so an object of any size is one
+        event (aiohttp's ``readline`` refuses lines over 128 KiB). The read timeout
+        is the server's ``timeoutSeconds`` plus a margin, never the client's 30 s.
+        """
+        server_timeout = float(params.get("timeoutSeconds", "300"))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=server_timeout + 30)
+        query = {"watch": "1", **params}
+        async with self._get_session().get(self._server + path, params=query, timeout=timeout) as resp:
+            if resp.status >= 400:
+                text = await resp.text()
+                try:
+                    payload = json.loads(text)
+                except ValueError:
+                    payload = {"message": text[:500]}
+                raise ApiError(
+                    resp.status,
+                    str(payload.get("reason", resp.reason or "")),
+                    str(payload.get("message", text[:500])),
+                    payload,
+                )
+            buffer = b""
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
 
     # --- verbs ---------------------------------------------------------------------------
 
