@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -932,12 +932,13 @@ class Bench:
         offset = clu.audit_size(self.bc) if self.bc is not None and self.bc.private else 0
         since = time.time()
         t0 = self.op.start()
-        t_live = await self.op.wait_live(120)
-        t_models = await self.op.wait_settled(
-            min_reconciles=len(keys), quiet=0.5, timeout=600, progress=lambda m: self.log(phase, m)
-        )
-        # Kopf opens the snapshot watch only after it has handled every listed snapshot.
-        t_snaps = await self._watch_started("performancesnapshots", offset, since, 600)
+        async with self._spy("restart"):
+            t_live = await self.op.wait_live(120)
+            t_models = await self.op.wait_settled(
+                min_reconciles=len(keys), quiet=0.5, timeout=600, progress=lambda m: self.log(phase, m)
+            )
+            # Kopf opens the snapshot watch only after it has handled every listed snapshot.
+            t_snaps = await self._watch_started("performancesnapshots", offset, since, 600)
         ready = max(t_live, t_models, t_snaps or 0.0) - t0
         self.log(
             phase,
@@ -990,38 +991,29 @@ class Bench:
         after = self._cpu()
         return {k: round((after.get(k, 0) - v) / seconds, 2) for k, v in before.items() if seconds > 0}
 
-    async def phase_profiled_throughput(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _spy(self, name: str) -> AsyncIterator[None]:
+        """py-spy the running operator for the body's duration (only with ``--profile``)."""
         if not self.args.profile or self.op is None:
-            await self.phase_throughput()
+            yield
             return
         import shutil
         import signal
         import subprocess
 
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        out = self.work_dir / "profile-throughput"
+        out = self.work_dir / f"profile-{name}"
         procs = [
             subprocess.Popen(
-                [
-                    spy,
-                    "record",
-                    "--pid",
-                    str(self.op.pid),
-                    "--rate",
-                    "100",
-                    "--nonblocking",
-                    "--format",
-                    fmt,
-                    "-o",
-                    f"{out}.{ext}",
-                ],
+                [spy, "record", "--pid", str(self.op.pid), "--rate", "100", "--nonblocking"]
+                + ["--format", fmt, "-o", f"{out}.{ext}"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             for fmt, ext in (("raw", "txt"), ("flamegraph", "svg"))
         ]
         try:
-            await self.phase_throughput()
+            yield
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGINT)
@@ -1031,7 +1023,11 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     proc.kill()
             self.log("profile", f"py-spy profiles of the operator: {out}.txt (collapsed stacks), {out}.svg")
-            self.details["profile"] = top_frames(Path(f"{out}.txt"))
+            self.details.setdefault("profile", {})[name] = top_frames(Path(f"{out}.txt"))
+
+    async def phase_profiled_throughput(self) -> None:
+        async with self._spy("throughput"):
+            await self.phase_throughput()
 
     async def phase_throughput(self) -> None:
         args = self.args
@@ -1760,7 +1756,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="py-spy the operator during the throughput phase (py-spy must be installed)",
+        help="py-spy the operator during the throughput and restart phases (py-spy must be installed)",
     )
     p.add_argument("--keep-namespaces", action="store_true", help="do not delete the bench namespaces")
     p.add_argument("--work-dir", help="where the operator log and kubeconfig go (default: a temp dir)")
