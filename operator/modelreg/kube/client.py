@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import aiohttp
 import kopf
+import orjson
 
 from modelreg import __version__
 
@@ -131,17 +132,20 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> JSON:
-        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        # orjson: decoding the API server's answers was about a tenth of the operator's CPU.
+        data = None if body is None else orjson.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else None
         async with self._get_session().request(
             method, self._server + path, data=data, params=params, headers=headers
         ) as resp:
-            text = await resp.text()
+            raw = await resp.read()
             payload: JSON = {}
-            if text:
+            text = ""
+            if raw:
                 try:
-                    payload = json.loads(text)
+                    payload = orjson.loads(raw)
                 except ValueError:
+                    text = raw.decode("utf-8", "replace")
                     payload = {"message": text[:500]}
             if resp.status >= 400:
                 raise ApiError(
@@ -181,9 +185,9 @@ class KubeClient:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        yield json.loads(line)
+                        yield orjson.loads(line)
             if buffer.strip():
-                yield json.loads(buffer)
+                yield orjson.loads(buffer)
 
     # --- verbs ---------------------------------------------------------------------------
 
