@@ -17,6 +17,7 @@ the rollback happens exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -120,12 +121,19 @@ class Healer:
                         message=f"claim of {claimant} expired at {_iso(expires) if expires else '?'}",
                     ),
                 ][-64:]
-            ok = await self._write(ns, rec, claimed, check=True)
+            # The claim and the re-read of the model are independent requests: one round
+            # trip for both on the remediation path. A change after the re-read still
+            # fails the resourceVersion-checked version writes that follow.
+            claim = self._write(ns, rec, claimed, check=True)
+            if seen is None:
+                ok, moved = await claim, False
+            else:
+                ok, moved = await asyncio.gather(claim, self.engine.versions_moved(ns, model_name, seen))
             if not ok:
                 log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
                 self.engine.queue.schedule(("model", ns, model_name))
                 continue
-            if seen is not None and await self.engine.versions_moved(ns, model_name, seen):
+            if moved:
                 log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, rec.name, model_name)
                 self.engine.queue.schedule(("model", ns, model_name))
                 return None
