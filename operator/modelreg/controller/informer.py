@@ -32,8 +32,9 @@ globs Kopf discovers namespaces: both keep Kopf's snapshot watch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelreg.informer")
 
 JSON = dict[str, Any]
-PAGE = "500"
+PAGE = "250"
 WATCH_SECONDS = "300"
 RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 # What a list or watch retries: API errors (403, 429, 5xx...), dropped connections, bad bodies.
@@ -79,19 +80,22 @@ class SnapshotInformer:
 
     # --- listing ---------------------------------------------------------------------
 
-    async def _list(self, plural: str, namespace: str | None) -> tuple[list[JSON], str]:
-        """Every object of ``plural`` in scope, page by page; and the list's resourceVersion."""
-        items: list[JSON] = []
+    async def _list(self, plural: str, namespace: str | None, each: Callable[[JSON], None]) -> str:
+        """Hand every object of ``plural`` in scope to ``each``, page by page (a page is let go
+        before the next is read, so a list of any size costs one page of memory); returns the
+        list's resourceVersion."""
         token, rv = "", ""
         while True:
             params = {"limit": PAGE, **({"continue": token} if token else {})}
             page = await self.client.list(path_for(GROUP, VERSION, plural, namespace), **params)
-            items.extend(page.get("items") or [])
+            for item in page.get("items") or []:
+                each(item)
             meta = page.get("metadata") or {}
             rv = rv or str(meta.get("resourceVersion") or "")  # a continued list keeps the first page's snapshot
             token = str(meta.get("continue") or "")
+            del page
             if not token:
-                return items, rv
+                return rv
 
     async def _retrying(self, what: str, call: Any) -> Any:
         delays = backoffs()
@@ -106,13 +110,12 @@ class SnapshotInformer:
     async def prelist(self) -> None:
         """Models, then Incidents, then snapshots into the engine; then the queue may run."""
         engine = self.engine
+        # A retried list hands out objects again: the store keeps the newest of each.
+        on_model = functools.partial(engine.on_model, None)
+        on_incident = functools.partial(engine.on_incident, None)
         for scope in self.scopes:
-            models, _ = await self._retrying(f"listing {RM_PLURAL}", lambda s=scope: self._list(RM_PLURAL, s))
-            for body in models:
-                engine.on_model(None, body)
-            incidents, _ = await self._retrying(f"listing {INC_PLURAL}", lambda s=scope: self._list(INC_PLURAL, s))
-            for body in incidents:
-                engine.on_incident(None, body)
+            await self._retrying(f"listing {RM_PLURAL}", lambda s=scope: self._list(RM_PLURAL, s, on_model))
+            await self._retrying(f"listing {INC_PLURAL}", lambda s=scope: self._list(INC_PLURAL, s, on_incident))
         for scope in self.scopes:
             await self._relist(scope)
         engine.queue.resume()
@@ -125,12 +128,14 @@ class SnapshotInformer:
 
     async def _relist(self, scope: str | None) -> None:
         """List snapshots in ``scope``; what the store holds there but the list lacks was deleted."""
-        items, rv = await self._retrying(f"listing {SNAP_PLURAL}", lambda: self._list(SNAP_PLURAL, scope))
         present: set[tuple[str, str]] = set()
-        for body in items:
+
+        def each(body: JSON) -> None:
             meta = body["metadata"]
             present.add((meta["namespace"], meta["name"]))
             self.engine.on_snapshot(None, body)
+
+        rv = await self._retrying(f"listing {SNAP_PLURAL}", lambda: self._list(SNAP_PLURAL, scope, each))
         listed_at = rv_int(rv)
         gone = [
             key

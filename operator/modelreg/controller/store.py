@@ -63,7 +63,7 @@ def trim(body: JSON) -> JSON:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class SnapshotRec:
     namespace: str
     name: str
