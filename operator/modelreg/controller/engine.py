@@ -46,7 +46,7 @@ from modelreg.api.models import (
 )
 from modelreg.controller.healer import Remediation
 from modelreg.controller.serving import ServingResult, sync_serving, synced_message
-from modelreg.controller.store import JSON, SnapshotRec, Store, parse_time, rv_int
+from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, parse_time, rv_int
 from modelreg.core import incidents as inc
 from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_condition
@@ -109,7 +109,9 @@ def material(body: JSON) -> tuple[Any, ...]:
     meta = body.get("metadata", {})
     status = dict(body.get("status") or {})
     conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
-    return (meta.get("generation"), meta.get("annotations") or {}, body.get("spec"), status, conditions)
+    # The store drops kubectl's last-applied copy (see store.trim); a listed body still has it.
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    return (meta.get("generation"), annotations, body.get("spec"), status, conditions)
 
 
 def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:

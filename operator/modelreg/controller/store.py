@@ -55,11 +55,20 @@ _META_KEEP = (
 )
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def trim(body: JSON) -> JSON:
-    """A body without managedFields and other metadata we never read."""
+    """A body without managedFields and other metadata we never read.
+
+    ``kubectl apply``'s last-applied annotation (a second copy of the spec) goes too.
+    """
     meta = body.get("metadata", {})
     out = {k: v for k, v in body.items() if k != "metadata"}
-    out["metadata"] = {k: meta[k] for k in _META_KEEP if k in meta}
+    out["metadata"] = kept = {k: meta[k] for k in _META_KEEP if k in meta}
+    annotations = kept.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        kept["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     return out
 
 
