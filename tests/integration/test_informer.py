@@ -1,7 +1,7 @@
-"""The operator's own snapshot informer against the real API server.
+"""The operator's own informers against the real API server.
 
-What it must tell the engine: every listed snapshot (across pages), every
-watch event, and, after a watch that expired (410 Gone), the snapshots deleted
+What they must tell the engine: every listed object (across pages), every
+watch event, and, after a watch that expired (410 Gone), the objects deleted
 during the gap as deletions: a re-list alone would never report them.
 """
 
@@ -19,7 +19,7 @@ from modelreg import GROUP, VERSION
 from modelreg.controller import informer as inf
 from modelreg.controller.store import Store
 from modelreg.kube.client import KubeClient
-from tests.integration.kit import snapshot_body
+from tests.integration.kit import model_body, snapshot_body
 
 PLURAL = "performancesnapshots"
 
@@ -45,7 +45,11 @@ class RecordingEngine:
         self.events: list[tuple[str | None, str]] = []
 
     def on_model(self, event_type: str | None, body: dict[str, Any]) -> None:
-        self.store.upsert_model(body)
+        meta = body["metadata"]
+        if event_type == "DELETED":
+            self.store.delete_model(meta["namespace"], meta["name"])
+        else:
+            self.store.upsert_model(body)
 
     def on_incident(self, event_type: str | None, body: dict[str, Any]) -> None:
         self.store.upsert_incident(body)
@@ -77,37 +81,53 @@ def test_list_watch_and_relist_after_410(
 
     for i in range(5):
         create(f"s{i}")
+    for name in ("m-v1", "m-v2"):
+        body = model_body(name, "m", name[-2:].replace("v", "1.0."))
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "registeredmodels", body)
 
     async def scenario() -> None:
         info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
         assert info is not None
         async with KubeClient(info) as kc:
             engine = RecordingEngine(kc)
-            informer = inf.SnapshotInformer(engine, [namespace])  # type: ignore[arg-type]
-            await informer.prelist()
+            informers = inf.Informers(engine, [namespace])  # type: ignore[arg-type]
+            await informers.prelist()
             assert engine.queue.resumed, "the work queue must run once everything is listed"
             assert _names(engine, namespace) == {f"s{i}" for i in range(5)}, "every page listed"
+            assert set(engine.store.models) == {(namespace, "m-v1"), (namespace, "m-v2")}
             assert all(kind is None for kind, _ in engine.events), "listed objects come as type None"
 
-            informer.start()
+            informers.start()
             await asyncio.to_thread(create, "s5")
             await asyncio.to_thread(delete, "s0")
             await _until(lambda: ("DELETED", "s0") in engine.events and ("ADDED", "s5") in engine.events)
             assert _names(engine, namespace) == {"s1", "s2", "s3", "s4", "s5"}
-            await informer.stop()
+            await informers.stop()
 
             # A gap: deletions and a creation while not watching, then a resourceVersion
             # the API server no longer serves, so the watch ends in 410 Gone.
             await asyncio.to_thread(delete, "s1")
             await asyncio.to_thread(delete, "s2")
             await asyncio.to_thread(create, "s6")
-            informer._rv[namespace] = "1"
+            await asyncio.to_thread(
+                custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, "registeredmodels", "m-v2"
+            )
+            informers.snapshots._rv[namespace] = "1"
+            informers.models._rv[namespace] = "1"
             engine.events.clear()
-            informer.start()
-            await _until(lambda: informer.relists >= 1 and "s6" in _names(engine, namespace))
-            await informer.stop()
+            informers.start()
+            await _until(
+                lambda: (
+                    informers.snapshots.relists >= 1
+                    and informers.models.relists >= 1
+                    and "s6" in _names(engine, namespace)
+                    and (namespace, "m-v2") not in engine.store.models
+                )
+            )
+            await informers.stop()
             assert _names(engine, namespace) == {"s3", "s4", "s5", "s6"}
             assert ("DELETED", "s1") in engine.events and ("DELETED", "s2") in engine.events, engine.events
+            assert set(engine.store.models) == {(namespace, "m-v1")}, "a model deleted in the gap is forgotten"
 
     asyncio.run(scenario())
 

@@ -79,14 +79,14 @@ def _port_free(port: int) -> bool:
 
 async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
     from modelreg.controller import handlers  # registers the Kopf handlers
-    from modelreg.controller.informer import SnapshotInformer
+    from modelreg.controller.informer import Informers
 
     defaults = defaults_from(args)
     exact = bool(args.namespace) and not any(set(ns) & set("*?!,") for ns in args.namespace)
-    # Our own snapshot informer cannot follow Kopf's peering pause, nor discover namespaces.
-    own_informer = args.peering is None and (exact or not args.namespace)
-    if not own_informer:
-        handlers.watch_snapshots_with_kopf()
+    # Our own informers cannot follow Kopf's peering pause, nor discover namespaces.
+    own_informers = args.peering is None and (exact or not args.namespace)
+    if not own_informers:
+        handlers.watch_with_kopf()
     metrics.serve(args.metrics_port)
     settings_holder: dict[str, Any] = {}
 
@@ -112,22 +112,22 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
 
             engine.healer = Healer(engine)
         engine.start()
-        if own_informer:
-            # Before Kopf opens its watches: models, Incidents and snapshots are all
-            # known when the first model is decided on (see informer's docstring).
-            informer = SnapshotInformer(engine, list(args.namespace))
-            await informer.prelist()
-            informer.start()
-            memo["informer"] = informer
+        if own_informers:
+            # Models, Incidents and snapshots are all known when the first model is
+            # decided on (see the informer module's docstring).
+            informers = Informers(engine, list(args.namespace))
+            await informers.prelist()
+            informers.start()
+            memo["informers"] = informers
         memo["engine"] = engine
         settings_holder["engine"] = engine
         log.info("modelreg operator started (identity %s, defaults %s)", args.identity, defaults)
 
     @kopf.on.cleanup()
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-        informer = memo.get("informer")
-        if informer is not None:
-            await informer.stop()
+        informers = memo.get("informers")
+        if informers is not None:
+            await informers.stop()
         engine = memo.get("engine")
         if engine is not None:
             await engine.stop()
