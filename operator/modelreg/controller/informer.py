@@ -156,10 +156,14 @@ class Informer:
 
     async def _watch_forever(self, scope: str | None) -> None:
         delays = backoffs()
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                started = loop.time()
                 await self._watch_once(scope)
-                delays = backoffs()  # a clean end (the server's timeout): resume at once
+                delays = backoffs()  # a clean end (the server's timeout): resume at once...
+                if loop.time() - started < 1.0:
+                    await asyncio.sleep(1.0)  # ...but never in a tight loop of empty streams
             except Gone:
                 self.relists += 1
                 log.info("watch of %s expired (410 Gone): listing again", self.plural)
