@@ -45,8 +45,18 @@ from modelreg.api.models import (
     RegisteredModelStatus,
 )
 from modelreg.controller.healer import Remediation
+from modelreg.controller.informer import list_keys, missing
 from modelreg.controller.serving import ServingResult, sync_serving, synced_message
-from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, parse_time, rv_int
+from modelreg.controller.store import (
+    INC_PLURAL,
+    JSON,
+    LAST_APPLIED,
+    RM_PLURAL,
+    SNAP_PLURAL,
+    SnapshotRec,
+    Store,
+    parse_time,
+)
 from modelreg.core import incidents as inc
 from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_condition
@@ -58,7 +68,6 @@ from modelreg.kube.client import ApiError, KubeClient, path_for
 
 log = logging.getLogger("modelreg.engine")
 
-RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 #: Snapshot status writes and retention deletes in flight at once for one model.
 WRITES_IN_FLIGHT = 16
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
@@ -1110,31 +1119,10 @@ class Engine:
         missing from that list and not newer than it was deleted during the gap.
         """
         self._sweep_armed.discard(plural)
-        held: dict[str, dict[str, str]] = {}
-        if plural == RM_PLURAL:
-            for (ns, name), body in self.store.models.items():
-                held.setdefault(ns, {})[name] = str(body["metadata"].get("resourceVersion", ""))
-        elif plural == SNAP_PLURAL:
-            for (ns, name), rec in self.store.snapshots.items():
-                held.setdefault(ns, {})[name] = rec.resource_version
-        else:
-            for (ns, name), irec in self.store.incidents.items():
-                held.setdefault(ns, {})[name] = str(irec.body["metadata"].get("resourceVersion", ""))
         gone = 0
-        for ns, names in held.items():
-            present: set[str] = set()
-            listed_at, token = -1, ""
-            while True:
-                params = {"limit": "500", **({"continue": token} if token else {})}
-                page = await self.client.list(path_for(GROUP, VERSION, plural, ns), **params)
-                present.update(item["metadata"]["name"] for item in page.get("items", []))
-                listed_at = max(listed_at, rv_int(page.get("metadata", {}).get("resourceVersion")))
-                token = page.get("metadata", {}).get("continue") or ""
-                if not token:
-                    break
-            for name, rv in names.items():
-                if name in present or rv_int(rv) > listed_at:
-                    continue
+        for ns in sorted({ns for ns, _ in self.store.resource_versions(plural)}):
+            present, listed_rv = await list_keys(self.client, plural, ns)
+            for _, name in missing(self.store.resource_versions(plural, ns), present, listed_rv):
                 gone += 1
                 stub = {"metadata": {"namespace": ns, "name": name}}
                 if plural == RM_PLURAL:

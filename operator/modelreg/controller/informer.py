@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from modelreg import GROUP, VERSION
-from modelreg.controller.store import rv_int
-from modelreg.kube.client import ApiError, path_for
+from modelreg.controller.store import INC_PLURAL, RM_PLURAL, SNAP_PLURAL, Key, Store, rv_int
+from modelreg.kube.client import ApiError, KubeClient, path_for
 
 if TYPE_CHECKING:
     from modelreg.controller.engine import Engine
@@ -51,7 +51,6 @@ log = logging.getLogger("modelreg.informer")
 JSON = dict[str, Any]
 PAGE = "250"
 WATCH_SECONDS = "300"
-RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 # What a list or watch retries: API errors (403, 429, 5xx...), dropped connections, bad bodies.
 RETRIED = (ApiError, aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError)
 
@@ -65,8 +64,39 @@ def backoffs() -> Iterator[float]:
         yield 30.0
 
 
-class Gone(Exception):
-    """The watch's resourceVersion is too old (410): list again."""
+async def list_pages(client: KubeClient, plural: str, scope: str | None, each: Callable[[JSON], None]) -> str:
+    """Hand every object of ``plural`` in ``scope`` (a namespace, or None for all) to ``each``,
+    page by page (a page is let go before the next is read, so a list of any size costs one
+    page of memory); returns the list's resourceVersion."""
+    token, rv = "", ""
+    while True:
+        params = {"limit": PAGE, **({"continue": token} if token else {})}
+        page = await client.list(path_for(GROUP, VERSION, plural, scope), **params)
+        for item in page.get("items") or []:
+            each(item)
+        meta = page.get("metadata") or {}
+        rv = rv or str(meta.get("resourceVersion") or "")  # a continued list keeps the first page's snapshot
+        token = str(meta.get("continue") or "")
+        del page
+        if not token:
+            return rv
+
+
+async def list_keys(client: KubeClient, plural: str, scope: str | None) -> tuple[set[Key], str]:
+    """(namespace, name) of every object of ``plural`` in ``scope``, and the list's resourceVersion."""
+    present: set[Key] = set()
+    rv = await list_pages(client, plural, scope, lambda item: present.add(key_of(item)))
+    return present, rv
+
+
+def key_of(body: JSON) -> Key:
+    return body["metadata"]["namespace"], body["metadata"]["name"]
+
+
+def missing(held: dict[Key, str], present: set[Key], listed_rv: str) -> list[Key]:
+    """What was deleted while not watched: held, not in the list, and not newer than the list."""
+    listed_at = rv_int(listed_rv)
+    return [key for key, rv in held.items() if key not in present and rv_int(rv) <= listed_at]
 
 
 async def retrying(what: str, call: Callable[[], Any]) -> Any:
@@ -84,60 +114,33 @@ class Informer:
     """List+watch of one kind into a handler, one stream per namespace (or the cluster).
 
     ``handler(type, body)`` gets listed objects with type None, then the watch's
-    ADDED, MODIFIED and DELETED events; ``held(scope)`` says which objects (and
-    resourceVersions) the engine holds in a scope, so a re-list can report the
-    ones deleted meanwhile.
+    ADDED, MODIFIED and DELETED events; a re-list reports the objects the store
+    holds but the list lacks as deleted.
     """
 
-    def __init__(
-        self,
-        engine: Engine,
-        plural: str,
-        namespaces: list[str],
-        handler: Handler,
-        held: Callable[[str | None], dict[tuple[str, str], str]],
-    ) -> None:
+    def __init__(self, engine: Engine, plural: str, namespaces: list[str], handler: Handler) -> None:
         self.client = engine.client
+        self.store: Store = engine.store
         self.plural = plural
         self.scopes: list[str | None] = list(namespaces) or [None]
         self.handler = handler
-        self.held = held
         self._rv: dict[str | None, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.relists = 0
-
-    async def _list(self, scope: str | None, each: Callable[[JSON], None]) -> str:
-        """Hand every object in ``scope`` to ``each``, page by page (a page is let go
-        before the next is read, so a list of any size costs one page of memory);
-        returns the list's resourceVersion."""
-        token, rv = "", ""
-        while True:
-            params = {"limit": PAGE, **({"continue": token} if token else {})}
-            page = await self.client.list(path_for(GROUP, VERSION, self.plural, scope), **params)
-            for item in page.get("items") or []:
-                each(item)
-            meta = page.get("metadata") or {}
-            rv = rv or str(meta.get("resourceVersion") or "")  # a continued list keeps the first page's snapshot
-            token = str(meta.get("continue") or "")
-            del page
-            if not token:
-                return rv
 
     async def relist(self, scope: str | None) -> None:
         """List ``scope``; what the engine holds there but the list lacks was deleted.
 
         A retried list hands out objects again: the store keeps the newest of each.
         """
-        present: set[tuple[str, str]] = set()
+        present: set[Key] = set()
 
         def each(body: JSON) -> None:
-            meta = body["metadata"]
-            present.add((meta["namespace"], meta["name"]))
+            present.add(key_of(body))
             self.handler(None, body)
 
-        rv = await retrying(f"listing {self.plural}", lambda: self._list(scope, each))
-        listed_at = rv_int(rv)
-        gone = [key for key, held_rv in self.held(scope).items() if key not in present and rv_int(held_rv) <= listed_at]
+        rv = await retrying(f"listing {self.plural}", lambda: list_pages(self.client, self.plural, scope, each))
+        gone = missing(self.store.resource_versions(self.plural, scope), present, rv)
         for ns, name in gone:
             self.handler("DELETED", {"metadata": {"namespace": ns, "name": name}})
         if gone:
@@ -164,15 +167,12 @@ class Informer:
                 delays = backoffs()  # a clean end (the server's timeout): resume at once...
                 if loop.time() - started < 1.0:
                     await asyncio.sleep(1.0)  # ...but never in a tight loop of empty streams
-            except Gone:
-                self.relists += 1
-                log.info("watch of %s expired (410 Gone): listing again", self.plural)
-                await self.relist(scope)
-                delays = backoffs()
             except RETRIED as err:
-                if isinstance(err, ApiError) and err.status == 410:
+                if isinstance(err, ApiError) and err.status == 410:  # the resourceVersion is too old
                     self.relists += 1
+                    log.info("watch of %s expired (410 Gone): listing again", self.plural)
                     await self.relist(scope)
+                    delays = backoffs()
                     continue
                 delay = next(delays)
                 log.error("watch of %s failed (%s); resuming in %.0f s", self.plural, err, delay)
@@ -189,8 +189,6 @@ class Informer:
             kind = event.get("type")
             obj = event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == 410:
-                    raise Gone()
                 raise ApiError(int(obj.get("code") or 500), str(obj.get("reason", "")), str(obj.get("message", "")))
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.handler(kind, obj)
@@ -199,39 +197,14 @@ class Informer:
                 self._rv[scope] = str(rv)
 
 
-def _in(scope: str | None, key: tuple[str, str]) -> bool:
-    return scope is None or key[0] == scope
-
-
 class Informers:
     """The engine's three informers: models, Incidents, snapshots."""
 
     def __init__(self, engine: Engine, namespaces: list[str]) -> None:
         self.engine = engine
-        store = engine.store
-        self.models = Informer(
-            engine,
-            RM_PLURAL,
-            namespaces,
-            engine.on_model,
-            lambda s: {k: str(b["metadata"].get("resourceVersion", "")) for k, b in store.models.items() if _in(s, k)},
-        )
-        self.incidents = Informer(
-            engine,
-            INC_PLURAL,
-            namespaces,
-            engine.on_incident,
-            lambda s: {
-                k: str(r.body["metadata"].get("resourceVersion", "")) for k, r in store.incidents.items() if _in(s, k)
-            },
-        )
-        self.snapshots = Informer(
-            engine,
-            SNAP_PLURAL,
-            namespaces,
-            engine.on_snapshot,
-            lambda s: {k: r.resource_version for k, r in store.snapshots.items() if _in(s, k)},
-        )
+        self.models = Informer(engine, RM_PLURAL, namespaces, engine.on_model)
+        self.incidents = Informer(engine, INC_PLURAL, namespaces, engine.on_incident)
+        self.snapshots = Informer(engine, SNAP_PLURAL, namespaces, engine.on_snapshot)
         self.all = (self.models, self.incidents, self.snapshots)
 
     async def prelist(self) -> None:

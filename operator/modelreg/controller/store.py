@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 JSON = dict[str, Any]
+RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 Key = tuple[str, str]
 
 
@@ -139,6 +140,16 @@ class Store:
         self.snapshots_by_model: dict[Key, dict[str, SnapshotRec]] = defaultdict(dict)  # (ns, rm) -> recs
         self.incidents: dict[Key, IncidentRec] = {}
         self.incidents_by_model: dict[Key, dict[str, IncidentRec]] = defaultdict(dict)
+
+    def resource_versions(self, plural: str, namespace: str | None = None) -> dict[Key, str]:
+        """(namespace, name) → resourceVersion of each held object of ``plural`` (in ``namespace``)."""
+        if plural == RM_PLURAL:
+            held = ((k, b["metadata"].get("resourceVersion", "")) for k, b in self.models.items())
+        elif plural == SNAP_PLURAL:
+            held = ((k, r.resource_version) for k, r in self.snapshots.items())
+        else:
+            held = ((k, r.body["metadata"].get("resourceVersion", "")) for k, r in self.incidents.items())
+        return {k: str(rv) for k, rv in held if namespace is None or k[0] == namespace}
 
     # --- RegisteredModels ---------------------------------------------------------------
 
