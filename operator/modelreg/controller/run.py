@@ -14,6 +14,7 @@ import kopf
 from modelreg import metrics
 from modelreg.controller.engine import Engine, Settings
 from modelreg.controller.flags import _given, add_arguments, defaults_from, resolve_priority
+from modelreg.controller.informer import backoffs
 from modelreg.kube.client import KubeClient
 
 __all__ = ["add_arguments", "main", "run_operator"]
@@ -36,7 +37,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 
 class RetryForever:
-    """Kopf's request backoffs: 1, 2, 5, 10 and 20 s, then every 30 s for as long as it takes.
+    """Kopf's request backoffs: :func:`~modelreg.controller.informer.backoffs`, the informers' own.
 
     Kopf retries a failed request (403 included: RBAC revoked, or an API server
     upgrade) while this yields, and ends the watcher, and with it the operator,
@@ -45,9 +46,7 @@ class RetryForever:
     """
 
     def __iter__(self) -> Iterator[float]:
-        yield from (1.0, 2.0, 5.0, 10.0, 20.0)
-        while True:
-            yield 30.0
+        return backoffs()
 
 
 def _settings(settings: kopf.OperatorSettings, peering: str | None, namespaced: bool) -> None:
