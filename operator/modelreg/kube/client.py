@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import ssl
 import tempfile
@@ -78,6 +77,22 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     return ctx
 
 
+def _api_error(resp: aiohttp.ClientResponse, raw: bytes) -> ApiError:
+    """The API server's error answer (a Status object, or whatever text came back)."""
+    try:
+        payload = orjson.loads(raw) if raw else {}
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        payload = {"message": raw.decode("utf-8", "replace")[:500]}
+    return ApiError(
+        resp.status,
+        str(payload.get("reason", resp.reason or "")),
+        str(payload.get("message", "")),
+        payload,
+    )
+
+
 def path_for(group: str, version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
     base = f"/api/{version}" if group == "" else f"/apis/{group}/{version}"
     if namespace is not None:
@@ -139,22 +154,12 @@ class KubeClient:
             method, self._server + path, data=data, params=params, headers=headers
         ) as resp:
             raw = await resp.read()
-            payload: JSON = {}
-            text = ""
-            if raw:
-                try:
-                    payload = orjson.loads(raw)
-                except ValueError:
-                    text = raw.decode("utf-8", "replace")
-                    payload = {"message": text[:500]}
             if resp.status >= 400:
-                raise ApiError(
-                    resp.status,
-                    str(payload.get("reason", resp.reason or "")),
-                    str(payload.get("message", text[:500])),
-                    payload,
-                )
-            return payload
+                raise _api_error(resp, raw)
+            try:
+                return orjson.loads(raw) if raw else {}
+            except ValueError:
+                return {"message": raw.decode("utf-8", "replace")[:500]}
 
     async def watch(self, path: str, **params: str) -> AsyncIterator[JSON]:
         """Stream a watch: one decoded event per line until the server ends it.
@@ -168,17 +173,7 @@ class KubeClient:
         query = {"watch": "1", **params}
         async with self._get_session().get(self._server + path, params=query, timeout=timeout) as resp:
             if resp.status >= 400:
-                text = await resp.text()
-                try:
-                    payload = json.loads(text)
-                except ValueError:
-                    payload = {"message": text[:500]}
-                raise ApiError(
-                    resp.status,
-                    str(payload.get("reason", resp.reason or "")),
-                    str(payload.get("message", text[:500])),
-                    payload,
-                )
+                raise _api_error(resp, await resp.read())
             buffer = b""
             async for chunk in resp.content.iter_any():
                 buffer += chunk
