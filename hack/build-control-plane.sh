@@ -19,14 +19,17 @@ k8s_dir="$cache/k8s-$K8S_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
 mkdir -p "$k8s_dir" "$etcd_dir"
 start=$(date +%s)
-# One build at a time per cache (two concurrent `make test` runs share it).
+log() { printf '[build %4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
+
+# One build at a time per cache (two concurrent `make test` runs share it). This script is
+# the only holder of the lock: its callers (modelreg dev-cluster build, make) never take it,
+# or the script would wait for its own parent. The waiter keeps printing, so a log shows why.
 exec 9>"$cache/.build.lock"
 if ! flock -n 9; then
-  echo "[build] another build holds $cache/.build.lock; waiting for it" >&2
-  flock 9
+  log "another build holds $cache/.build.lock; waiting for it"
+  until flock -w 30 9; do log "still waiting for the other build ..."; done
+  log "the other build finished; checking what is still missing"
 fi
-
-log() { printf '[build %4ss] %s\n' "$(( $(date +%s) - start ))" "$*" >&2; }
 
 # Print a heartbeat every 30 s while a long command runs, so CI logs show progress.
 with_heartbeat() {

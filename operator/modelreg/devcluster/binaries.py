@@ -6,7 +6,6 @@ repository; this module only runs the script when one of them is missing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -128,8 +127,10 @@ def binaries(cache_root: Path | None = None) -> Binaries:
 def ensure_binaries(cache_root: Path | None = None, *, build: bool = True, stream: TextIO | None = None) -> Binaries:
     """Return the binary paths, running the build script first when one is missing.
 
-    The script's output is streamed to ``stream`` (default: ``sys.stderr``). Concurrent
-    callers sharing a cache root are serialised with a lock file so only one builds.
+    The script's output is streamed to ``stream`` (default: ``sys.stderr``). The script is the
+    one holder of the cache's build lock (``.build.lock``): concurrent callers, and builds run by
+    hand, wait for it there and then find the binaries cached, so only one builds. This function
+    must not take that lock itself: the script would then wait for its own parent for ever.
     """
     root = (cache_root or default_cache_root()).expanduser().resolve()
     bins = binaries(root)
@@ -142,32 +143,27 @@ def ensure_binaries(cache_root: Path | None = None, *, build: bool = True, strea
         )
     out = stream if stream is not None else sys.stderr
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        bins = binaries(root)  # another process may have finished the build meanwhile
-        if not bins.missing():
-            return bins
-        script = hack_dir() / BUILD_SCRIPT
-        out.write(f"building control plane ({', '.join(bins.missing())} missing) with {script}\n")
+    script = hack_dir() / BUILD_SCRIPT
+    out.write(f"building control plane ({', '.join(bins.missing())} missing) with {script}\n")
+    out.flush()
+    proc = subprocess.Popen(
+        ["bash", str(script), str(root)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        out.write(line)
         out.flush()
-        proc = subprocess.Popen(
-            ["bash", str(script), str(root)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        tail: list[str] = []
-        for line in proc.stdout:
-            out.write(line)
-            out.flush()
-            tail = [*tail[-19:], line.rstrip("\n")]
-        rc = proc.wait()
-        if rc != 0:
-            last = tail[-1] if tail else "no output"
-            raise DevClusterError(f"{script.name} failed with exit code {rc}: {last}")
+        tail = [*tail[-19:], line.rstrip("\n")]
+    rc = proc.wait()
+    if rc != 0:
+        last = tail[-1] if tail else "no output"
+        raise DevClusterError(f"{script.name} failed with exit code {rc}: {last}")
     bins = binaries(root)
     if bins.missing():
         raise DevClusterError(f"{BUILD_SCRIPT} finished but {', '.join(bins.missing())} still missing")
