@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
+.PHONY: help venv test-deps test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
 	dev-cluster-down demo control-plane clean
 
 help: ## list targets
@@ -22,7 +22,10 @@ venv: $(VENV)/.installed ## create .venv and install modelreg with its test extr
 control-plane: venv ## build (first time, ~30 min) or reuse the pinned control-plane binaries
 	$(MODELREG) dev-cluster build
 
-test: control-plane ## run every test: unit, against the local control plane, and the fault suite (CI size)
+test-deps: ## install the Debian packages the tests need (hack/test-packages.txt; once per machine)
+	bash hack/test-deps.sh
+
+test: test-deps control-plane ## run every test: unit, against the local control plane, and the fault suite (CI size)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 test-unit: venv ## fast tests with no cluster
