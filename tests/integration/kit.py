@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from modelreg.core.names import label_value
+
 GROUP, VERSION = "modelreg.io", "v1alpha1"
 DIGEST = "sha256:" + "ab" * 32
 T = TypeVar("T")
@@ -116,7 +118,7 @@ class Cluster:
         return self.custom.list_namespaced_custom_object(GROUP, VERSION, self.ns, plural, **kw)["items"]
 
     def incidents(self, registered_model: str | None = None) -> list[dict[str, Any]]:
-        selector = f"modelreg.io/registered-model={registered_model}" if registered_model else None
+        selector = f"modelreg.io/registered-model={label_value(registered_model)}" if registered_model else None
         return self.list("incidents", label_selector=selector) if selector else self.list("incidents")
 
     def patch(self, plural: str, name: str, body: Any) -> dict[str, Any]:

@@ -232,3 +232,45 @@ def test_claim_of_a_dead_healer_is_taken_over_after_expiry(k: Cluster) -> None:
     actions = [a["action"] for a in inc["status"]["actions"]]
     assert actions.count("ClaimTakenOver") == 1 and actions.count("RolledBack") == 1
     assert [h["stage"] for h in k.rm("dead-2")["status"]["stageHistory"]].count("RolledBack") == 1
+
+
+def long_name(version: str) -> str:
+    """A 242-character RegisteredModel name (the CRD's limit); two versions share their first 54."""
+    stem = "fraud-detector-with-a-very-long-descriptive-name-for-the-emea-region-"
+    tail = f"-{version.replace('.', '-')}"
+    return (stem * 4)[: 242 - len(tail)] + tail
+
+
+def test_names_of_242_characters_work_end_to_end(k: Cluster) -> None:
+    """SPEC §3 label rule: breach, Incident, rollback, card, serving and Events for the longest names."""
+    from modelreg.core.names import label_value
+
+    v1, v2 = long_name("1.0.0"), long_name("2.0.0")
+    assert len(v1) == len(v2) == 242 and v1[:54] == v2[:54]
+    assert label_value(v1) != label_value(v2)
+    deployment(k)
+    auto = {"mode": "Automatic"}
+    k.model(v1, version="1.0.0", serving=SERVING, rollbackPolicy=auto)
+    k.wait_stage(v1, "Production")
+    k.model(v2, version="2.0.0", serving=SERVING, rollbackPolicy=auto)
+    k.wait_stage(v2, "Production")
+    wait_for(lambda: env_of(k)["MODEL_URI"] == uri("2.0.0"), what="serving follows v2")
+    k.snapshot("long-bad", v2, metrics=BAD)
+    k.wait_stage(v2, "RolledBack")
+    k.wait_stage(v1, "Production")
+    wait_for(lambda: env_of(k)["MODEL_URI"] == uri("1.0.0"), what="serving back on v1")
+    incidents = k.incidents(v2)  # found by the hashed label value
+    assert len(incidents) == 1
+    inc = incidents[0]
+    assert inc["metadata"]["labels"]["modelreg.io/registered-model"] == label_value(v2)
+    assert len(inc["metadata"]["name"]) == 251
+    assert inc["spec"]["modelRef"]["name"] == v2  # the spec keeps the whole name
+    wait_for(lambda: k.get("incidents", inc["metadata"]["name"]).get("status", {}).get("phase") == "Remediated")
+    assert k.incidents(v1) == []  # the other version's label differs although its first 54 characters match
+    core = client.CoreV1Api(k.custom.api_client)
+    card = wait_for(lambda: core.read_namespaced_config_map(f"{v2}-model-card", k.ns), what="the model card")
+    assert card.metadata.labels["modelreg.io/registered-model"] == label_value(v2)
+    assert "Production" in card.data["model-card.md"]
+    # Events about the longest objects are posted too (their generated names are kept within 253).
+    wait_for(lambda: "RolledBack" in {e.reason for e in k.events(v2)}, what="RolledBack event on v2")
+    wait_for(lambda: k.events(inc["metadata"]["name"]), what="an Event on the 251-character Incident")

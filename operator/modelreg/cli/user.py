@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from modelreg.core.names import NAME_MAX, with_suffix
+
 if TYPE_CHECKING:
     from kubernetes import client
 
@@ -43,7 +45,7 @@ RETRY_ANNOTATION = "modelreg.io/retry"
 ROLLBACK_ANNOTATION = "modelreg.io/rollback"
 CARD_KEY = "model-card.md"
 FIELD_MANAGER = "modelreg-cli"
-MAX_NAME = 253
+MAX_NAME = NAME_MAX
 HEALTHS = ("Healthy", "Degraded", "Critical", "Unknown")
 STAGES = ("Development", "Sandbox", "Production")
 OPEN_INCIDENT_PHASES = ("Open", "Remediating")
@@ -415,8 +417,7 @@ def dump(data: Any, fmt: str) -> str:
 def snapshot_name(model_name: str, now: datetime, suffix: str | None = None) -> str:
     """``<model>-<yyyymmdd-hhmmss>-<4 hex>`` (the model part shortened so it fits 253 chars)."""
     tail = f"-{now.astimezone(UTC):%Y%m%d-%H%M%S}-{suffix if suffix is not None else secrets.token_hex(2)}"
-    head = model_name[: MAX_NAME - len(tail)].rstrip("-.")
-    return head + tail
+    return with_suffix(model_name, tail, MAX_NAME)
 
 
 def parse_custom_metrics(items: Iterable[str] | None) -> dict[str, float]:

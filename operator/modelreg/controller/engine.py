@@ -63,6 +63,7 @@ from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_cond
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
+from modelreg.core.names import label_value, with_suffix
 from modelreg.core.policy import Defaults, effective_policy
 from modelreg.kube.client import ApiError, KubeClient, path_for
 
@@ -746,7 +747,10 @@ class Engine:
             "metadata": {
                 "name": cm_name,
                 "namespace": ns,
-                "labels": {"app.kubernetes.io/managed-by": "modelreg", "modelreg.io/registered-model": view.name},
+                "labels": {
+                    "app.kubernetes.io/managed-by": "modelreg",
+                    "modelreg.io/registered-model": label_value(view.name),
+                },
                 "ownerReferences": [
                     {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
                 ],
@@ -1021,7 +1025,7 @@ class Engine:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{event.object_name}.{uuid.uuid4().hex[:16]}", "namespace": ns},
+            "metadata": {"name": with_suffix(event.object_name, f".{uuid.uuid4().hex[:16]}"), "namespace": ns},
             "involvedObject": {
                 "apiVersion": API_VERSION,
                 "kind": kind,

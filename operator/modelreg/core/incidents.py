@@ -24,6 +24,7 @@ from modelreg.api.models import (
     Trigger,
 )
 from modelreg.core.evaluation import Evaluation
+from modelreg.core.names import label_value
 from modelreg.core.severity import severity, summary
 
 OPEN_PHASES = ("Open", "Remediating")
@@ -113,9 +114,9 @@ def decide(
     return CreateIncident(
         name=name,
         labels={
-            LABEL_MODEL_NAME: spec.model_name,
-            LABEL_VERSION: spec.version,
-            LABEL_REGISTERED_MODEL: registered_model,
+            LABEL_MODEL_NAME: label_value(spec.model_name),
+            LABEL_VERSION: label_value(spec.version),
+            LABEL_REGISTERED_MODEL: label_value(registered_model),
         },
         spec=IncidentSpec(
             type=INCIDENT_TYPE,
