@@ -6,6 +6,7 @@ copy in manifests/base/rbac.yaml), in a namespace no other operator watches.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import json
@@ -282,3 +283,49 @@ def test_cli_verb_with_an_expired_exec_credential_runs_the_plugin_again(
         wait_for(source.due, timeout=10, what="the exec credential due again")
         custom.list_namespaced_custom_object("modelreg.io", "v1alpha1", identity.namespace, "registeredmodels")
         assert len(_runs(runs)) == 2
+
+
+def test_watch_answered_401_reads_the_token_file_again_before_it_resumes(
+    api: client.ApiClient, identity: Identity, tmp_path: Path
+) -> None:
+    from modelreg.kube import credentials
+    from modelreg.kube.client import KubeClient, path_for
+
+    ident, ns = identity, identity.namespace
+    token_file = tmp_path / "token"
+    first = token_for(api, ident, bound_secret="watch-bind-1")
+    token_file.write_text(first)
+    source = credentials.load(str(ident.kubeconfig(tmp_path / "kubeconfig", {"tokenFile": str(token_file)})))
+    client.CoreV1Api(api).delete_namespaced_secret("watch-bind-1", ns)
+    wait_for(lambda: ident.status_with(first) == 401, timeout=30, what="the bound token rejected (401)")
+    k = Cluster(client.CustomObjectsApi(api), ns)
+
+    async def until(check: Any, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        async with KubeClient(source) as kc:
+
+            async def watch() -> None:
+                path = path_for("modelreg.io", "v1alpha1", "registeredmodels", ns)
+                async for event in kc.watch(path, timeoutSeconds="60"):
+                    events.append(event)
+                    return
+
+            task = asyncio.create_task(watch())
+            await until(lambda: source.lockout.count >= 1)  # the watch was answered 401 and waits
+            assert not task.done() and not events
+            fresh = token_for(api, ident, bound_secret="watch-bind-2")
+            token_file.write_text(fresh)
+            await until(lambda: source.lockout.count == 0)  # answered with the token read again
+            await asyncio.to_thread(k.model, "fraud-w", "fraud", "1.0.0")
+            await asyncio.wait_for(task, 30)
+        return events
+
+    events = asyncio.run(scenario())
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "fraud-w")]
+    assert source.current().token != first
