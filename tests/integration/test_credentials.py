@@ -329,3 +329,34 @@ def test_watch_answered_401_reads_the_token_file_again_before_it_resumes(
     events = asyncio.run(scenario())
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "fraud-w")]
     assert source.current().token != first
+
+
+def test_exec_plugin_client_certificate_for_the_operator_client_and_the_cli(
+    kube: Any, api: client.ApiClient, identity: Identity, tmp_path: Path
+) -> None:
+    """An ExecCredential with clientCertificateData/clientKeyData (here: the dev cluster's admin's)."""
+    from modelreg.kube import credentials
+    from modelreg.kube.client import KubeClient, path_for
+
+    cfg = yaml.safe_load(Path(kube.kubeconfig).read_text())
+    user_name = next(c["context"]["user"] for c in cfg["contexts"] if c["name"] == kube.context)
+    user = next(u["user"] for u in cfg["users"] if u["name"] == user_name)
+    if "client-certificate-data" not in user:
+        pytest.skip("the cluster's kubeconfig has no embedded client certificate")
+    cert, key = (base64.b64decode(user[f]).decode() for f in ("client-certificate-data", "client-key-data"))
+    script = tmp_path / "cert-plugin"
+    status = {"clientCertificateData": cert, "clientKeyData": key}
+    doc = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status}
+    script.write_text(f"#!{sys.executable}\nprint({json.dumps(json.dumps(doc))})\n")
+    script.chmod(0o755)
+    exec_user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(script)}}
+    source = credentials.load(str(identity.kubeconfig(tmp_path / "kubeconfig", exec_user)))
+    assert source.current().cert_pem == cert.encode() and source.current().token is None
+
+    async def scenario() -> dict[str, Any]:
+        async with KubeClient(source) as kc:
+            return await kc.list(path_for("", "v1", "namespaces"), limit="1")
+
+    assert asyncio.run(scenario())["kind"] == "NamespaceList"
+    with credentials.kubernetes_api_client(source) as api_client:
+        assert client.CoreV1Api(api_client).list_namespace(limit=1).kind == "NamespaceList"
