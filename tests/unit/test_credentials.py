@@ -337,3 +337,19 @@ def test_kubernetes_configuration_follows_the_token_file(tmp_path: Path) -> None
     token.write_text("two")
     clock.advance(60)
     assert conf.auth_settings()["BearerToken"]["value"] == "Bearer two"
+
+
+def test_in_cluster_projected_token(tmp_path: Path) -> None:
+    from modelreg.devcluster import pki
+
+    ca, _ = pki.make_ca()
+    (tmp_path / "ca.crt").write_bytes(pki.cert_pem(ca))
+    (tmp_path / "token").write_text("projected\n")
+    env = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "HOME": str(tmp_path)}
+    source = credentials.load(env=env, service_account_dir=str(tmp_path))
+    assert source.auth.source == "in-cluster" and source.auth.server == "https://10.0.0.1:443"
+    assert source.current().authorization() == "Bearer projected"
+    assert "in-cluster service account" in source.where
+    # A kubeconfig named explicitly wins over the pod's service account.
+    config = write(tmp_path / "config", kubeconfig_doc({"dev": {"token": "t"}}))
+    assert credentials.resolve(str(config), env=env, service_account_dir=str(tmp_path)).context == "dev"
