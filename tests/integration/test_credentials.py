@@ -360,3 +360,25 @@ def test_exec_plugin_client_certificate_for_the_operator_client_and_the_cli(
     assert asyncio.run(scenario())["kind"] == "NamespaceList"
     with credentials.kubernetes_api_client(source) as api_client:
         assert client.CoreV1Api(api_client).list_namespace(limit=1).kind == "NamespaceList"
+
+
+def test_cli_client_answered_401_reads_the_token_file_again_and_retries(
+    api: client.ApiClient, identity: Identity, tmp_path: Path
+) -> None:
+    """Within the 60 s between two reads, a 401 makes the CLI's client read the token file at once."""
+    from modelreg.kube import credentials
+
+    ident, ns = identity, identity.namespace
+    token_file = tmp_path / "token"
+    first = token_for(api, ident, bound_secret="cli-bind-1")
+    token_file.write_text(first)
+    source = credentials.load(str(ident.kubeconfig(tmp_path / "kubeconfig", {"tokenFile": str(token_file)})))
+    with credentials.kubernetes_api_client(source) as api_client:
+        custom = client.CustomObjectsApi(api_client)
+        custom.list_namespaced_custom_object("modelreg.io", "v1alpha1", ns, "registeredmodels")
+        client.CoreV1Api(api).delete_namespaced_secret("cli-bind-1", ns)
+        wait_for(lambda: ident.status_with(first) == 401, timeout=30, what="the bound token rejected (401)")
+        token_file.write_text(token_for(api, ident, bound_secret="cli-bind-2"))
+        assert not source.due()
+        custom.list_namespaced_custom_object("modelreg.io", "v1alpha1", ns, "registeredmodels")
+        assert source.current().token != first

@@ -433,6 +433,27 @@ def kubernetes_configuration(source: CredentialSource) -> k8s.Configuration:
 
 
 def kubernetes_api_client(source: CredentialSource) -> k8s.ApiClient:
+    """A ``kubernetes`` ApiClient on :func:`kubernetes_configuration` that, when a request is
+    answered 401, reads the credentials again at once and, if they changed, sends it once more
+    (a CLI command fails rather than wait; the operator's own client backs off and retries)."""
     from kubernetes import client as k
 
-    return k.ApiClient(kubernetes_configuration(source))
+    class ApiClient(k.ApiClient):  # type: ignore[misc]
+        def call_api(self, method: str, url: str, header_params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            response = super().call_api(method, url, header_params, *args, **kwargs)
+            if response.status != 401 or header_params is None:
+                return response
+            before = source.current()
+            try:
+                fresh = source.refresh(force=True, seen=before.generation)
+            except CredentialError:
+                return response
+            header = fresh.authorization()
+            if fresh.generation == before.generation or not header:
+                return response
+            for key in [key for key in header_params if key.lower() == "authorization"]:
+                del header_params[key]
+            header_params["Authorization"] = header
+            return super().call_api(method, url, header_params, *args, **kwargs)
+
+    return ApiClient(kubernetes_configuration(source))
