@@ -312,6 +312,16 @@ def test_load_refuses_a_failing_exec_plugin(tmp_path: Path, body: str, cause: st
     assert cause in str(info.value)
 
 
+def test_load_refuses_an_interactive_only_exec_plugin(tmp_path: Path) -> None:
+    script = plugin(tmp_path, "print('never run')")
+    user = {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(script), "interactiveMode": "Always"}
+    }
+    config = write(tmp_path / "config", kubeconfig_doc({"dev": user}))
+    with pytest.raises(CredentialError, match=r"needs a terminal \(interactiveMode: Always\)"):
+        credentials.load(str(config))
+
+
 def test_load_refuses_missing_files(tmp_path: Path) -> None:
     with pytest.raises(CredentialError, match=r'kubeconfig context "dev" \(.*/nope\): file not found'):
         credentials.load(str(tmp_path / "nope"), "dev")

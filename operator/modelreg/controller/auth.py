@@ -30,12 +30,12 @@ log = logging.getLogger("modelreg.auth")
 THRESHOLD_ENV = "MODELREG_UNAUTHORIZED_LIVENESS_SECONDS"
 
 
-def register(source: CredentialSource) -> None:
+def register(source: CredentialSource, registry: kopf.OperatorRegistry | None = None) -> None:
     """Register Kopf's login handler and the liveness probe for ``source``."""
     if os.environ.get(THRESHOLD_ENV):
         source.lockout.threshold = float(os.environ[THRESHOLD_ENV])
     logins = itertools.count(1)
-    given: list[kopf.ConnectionInfo] = []
+    given: list[tuple[kopf.ConnectionInfo, int]] = []  # the last login given to Kopf, and its generation
 
     async def read(force: bool, seen: int | None = None) -> Credentials:
         while True:
@@ -49,26 +49,26 @@ def register(source: CredentialSource) -> None:
                 await asyncio.sleep(delay)
                 force = True
 
-    @kopf.on.login(id="credentials")
+    @kopf.on.login(id="credentials", registry=registry)
     async def login(**_: Any) -> kopf.ConnectionInfo:
-        last = given[-1] if given else None
         now = datetime.datetime.now(datetime.UTC)
-        if last is not None and (last.expiration is None or now < last.expiration):
-            # Not expired, so Kopf was answered 401.
-            before = source.current()
+        if given and (given[0][0].expiration is None or now < given[0][0].expiration):
+            # Not expired, so Kopf was answered 401: read again at once; unless that
+            # changed the credentials, back off and read again.
+            seen = given[0][1]
             delay = source.lockout.unauthorized(time.monotonic())
-            creds = await read(True, before.generation)
-            if creds.generation == before.generation:
+            creds = await read(True, seen)
+            if creds.generation == seen:
                 log.warning("Kopf's request was answered 401; logging in again in %.0f s", delay)
                 await asyncio.sleep(delay)
-                creds = await read(True, creds.generation)
+                creds = await read(True, seen)
         else:
             creds = await read(False)
         info = source.kopf_info(creds, priority=next(logins))
-        given[:] = [info]
+        given[:] = [(info, creds.generation)]
         return info
 
-    @kopf.on.probe(id="credentials")
+    @kopf.on.probe(id="credentials", registry=registry)
     async def credentials_probe(**_: Any) -> float:
         lockout = source.lockout
         now = time.monotonic()

@@ -204,6 +204,11 @@ class CredentialSource:
         argv = [config.command, *config.args]
         env = {**self._env, **dict(config.env), "KUBERNETES_EXEC_INFO": exec_info(config, self.auth)}
         name = os.path.basename(config.command)
+        if config.interactive_mode == "Always":
+            raise CredentialError(
+                self.where,
+                f"exec plugin {name!r} needs a terminal (interactiveMode: Always); it is never run interactively",
+            )
         self.exec_runs += 1
         try:
             proc = subprocess.run(
