@@ -18,14 +18,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _install_crds(args: argparse.Namespace) -> int:
-    from kubernetes import config
-
+    from modelreg.kube import credentials
     from modelreg.kube.crds import install_crds
 
     try:
-        api = config.new_client_from_config(config_file=args.kubeconfig)
-    except Exception as err:  # a clean message, no traceback
-        print(f"error: no cluster configured: {err}", file=sys.stderr)
+        api = credentials.kubernetes_api_client(credentials.load(args.kubeconfig, args.context))
+    except credentials.CredentialError as err:  # a clean message, no traceback
+        print(f"error: {err}", file=sys.stderr)
         return 1
     with api:
         names = install_crds(api, Path(args.dir) if args.dir else None)
@@ -34,15 +33,25 @@ def _install_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _credential_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig file (default: $KUBECONFIG, else the pod's service account, else ~/.kube/config)",
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context (default: the current context)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from modelreg.controller.flags import add_arguments
 
     run = sub.add_parser("run", help="run the operator")
     add_arguments(run)
+    _credential_arguments(run)
     run.set_defaults(func=_run)
 
     crds = sub.add_parser("install-crds", help="install or upgrade the CRDs (server-side apply)")
-    crds.add_argument("--kubeconfig", default=None)
+    _credential_arguments(crds)
     crds.add_argument("--dir", default=None, help="a crds/ directory (default: generated from this version)")
     crds.set_defaults(func=_install_crds)
 

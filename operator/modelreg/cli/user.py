@@ -625,7 +625,9 @@ def error_message(err: BaseException, namespace: str | None = None) -> str:
     from kubernetes.config.config_exception import ConfigException
     from pydantic import ValidationError
 
-    if isinstance(err, CliError):
+    from modelreg.kube.credentials import CredentialError
+
+    if isinstance(err, CliError | CredentialError):
         return _one_line(str(err))
     if isinstance(err, ApiException):
         return api_error_message(err, namespace)
@@ -782,47 +784,34 @@ def _quiet_urllib3() -> None:
 
 
 def connect(args: argparse.Namespace, namespace: str | None = None) -> Kube:
-    """An ApiClient from ``--kubeconfig``/``--context`` (or in-cluster), and the namespace to use."""
-    from kubernetes import client as k
-    from kubernetes import config
+    """An ApiClient from ``--kubeconfig``/``--context`` (or in-cluster), and the namespace to use.
+
+    Credentials come from ``modelreg.kube.credentials``, as the operator's: client
+    certificates, tokens, token files, exec plugins and the pod's service account.
+    """
+    from modelreg.kube import credentials
 
     _quiet_urllib3()
     kubeconfig: str | None = getattr(args, "kubeconfig", None)
     context: str | None = getattr(args, "context", None)
     timeout = float(getattr(args, "request_timeout", 30.0) or 30.0)
-    default_file = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-    in_cluster = (
-        kubeconfig is None
-        and context is None
-        and not os.environ.get("KUBECONFIG")
-        and not Path(default_file).exists()
-        and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    )
-    if in_cluster:
-        configuration = k.Configuration()
-        config.load_incluster_config(client_configuration=configuration)
-        api = k.ApiClient(configuration)
+    try:
+        # As kubectl: a kubeconfig when there is one, else the pod's service account.
+        source = credentials.load(kubeconfig, context, in_cluster_first=False)
+    except credentials.CredentialError as err:
+        raise CliError(str(err)) from None
+    auth = source.auth
+    if auth.source == "in-cluster":
         try:
             ctx_ns = SERVICE_ACCOUNT_NS.read_text(encoding="utf-8").strip() or "default"
         except OSError:
             ctx_ns = "default"
-        user = None
     else:
-        if kubeconfig is not None and not Path(kubeconfig).expanduser().exists():
-            raise CliError(f"no usable kubeconfig: {kubeconfig} does not exist")
-        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        chosen = active
-        if context is not None:
-            chosen = next((c for c in contexts or [] if c.get("name") == context), None)
-            if chosen is None:
-                raise CliError(f"no usable kubeconfig: context {context!r} not found")
-        ctx = (chosen or {}).get("context") or {}
-        ctx_ns = ctx.get("namespace") or "default"
-        user = ctx.get("user")
-        api = config.new_client_from_config(config_file=kubeconfig, context=context)
+        ctx_ns = auth.namespace or "default"
+    api = credentials.kubernetes_api_client(source)
     ns = namespace or ctx_ns
     args.resolved_namespace = ns
-    return Kube(api=api, namespace=ns, context_namespace=ctx_ns, kubeconfig_user=user, timeout=timeout)
+    return Kube(api=api, namespace=ns, context_namespace=ctx_ns, kubeconfig_user=auth.user, timeout=timeout)
 
 
 # =========================================================================== output

@@ -1,4 +1,4 @@
-"""Kopf registration: login, the queue probe, and (with peering or namespace globs) the watches.
+"""Kopf registration: the queue probe, and (with peering or namespace globs) the watches.
 
 Standalone on the whole cluster or on exact namespaces, the operator's own
 informers (``controller.informer``) list and watch the three kinds, and Kopf
@@ -33,9 +33,7 @@ def _engine(memo: Any) -> Engine:
     return memo["engine"]
 
 
-@kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+# Kopf's login handler is ``controller.auth``'s: the operator's own credentials.
 
 
 @kopf.on.probe(id="queue")

@@ -12,9 +12,11 @@ from typing import Any
 import kopf
 
 from modelreg import metrics
+from modelreg.controller import auth
 from modelreg.controller.engine import Engine, Settings
 from modelreg.controller.flags import _given, add_arguments, defaults_from, resolve_priority
 from modelreg.controller.informer import backoffs
+from modelreg.kube import credentials
 from modelreg.kube.client import KubeClient
 
 __all__ = ["add_arguments", "main", "run_operator"]
@@ -87,15 +89,16 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
     if not own_informers:
         handlers.watch_with_kopf()
     metrics.serve(args.metrics_port)
+    source = getattr(args, "credentials", None) or credentials.load(
+        getattr(args, "kubeconfig", None), getattr(args, "context", None)
+    )
+    auth.register(source)  # Kopf's login and the liveness probe on 401s
     settings_holder: dict[str, Any] = {}
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
         _settings(settings, args.peering, exact)
-        info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
-        if info is None:
-            raise kopf.PermanentError("no Kubernetes credentials (in-cluster or kubeconfig)")
-        client = KubeClient(info)
+        client = KubeClient(source)
         engine = Engine(
             client,
             Settings(
@@ -164,6 +167,12 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as err:
         log.error("%s", err)
         return 2
+    try:
+        # Fetched here, so an unusable kubeconfig is one line and exit code 1 before anything starts.
+        args.credentials = credentials.load(getattr(args, "kubeconfig", None), getattr(args, "context", None))
+    except credentials.CredentialError as err:
+        log.error("%s", err)
+        return 1
     try:
         asyncio.run(run_operator(args))
     except KeyboardInterrupt:

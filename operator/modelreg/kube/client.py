@@ -1,6 +1,7 @@
 """A small async Kubernetes client on aiohttp for the operator's own writes.
 
-It reuses Kopf's login (the same :class:`kopf.ConnectionInfo`), never blocks
+Its credentials come from :mod:`modelreg.kube.credentials` (the same source
+as Kopf's login), read again when due and after a 401; it never blocks
 the event loop, and identifies itself with a user agent so that the API
 server's request metrics can be filtered by it.
 """
@@ -10,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import ssl
-import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -19,14 +19,20 @@ from urllib.parse import quote
 import aiohttp
 import kopf
 import orjson
+from prometheus_client import Counter
 
 from modelreg import __version__
+from modelreg.kube.credentials import CredentialError, Credentials, CredentialSource
+from modelreg.kube.kubeconfig import AuthConfig
 
 USER_AGENT = f"modelreg-operator/{__version__}"
 FIELD_MANAGER = "modelreg"
 log = logging.getLogger("modelreg.kube")
 
 JSON = dict[str, Any]
+unauthorized = Counter(
+    "modelreg_api_unauthorized_total", "API requests of the operator answered 401, or not sent for want of credentials"
+)
 
 
 class ApiError(Exception):
@@ -56,25 +62,31 @@ class ApiError(Exception):
         return self.status == 403
 
 
-def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
-    if info.insecure:
-        return False
-    ctx = ssl.create_default_context()
-    if info.ca_path:
-        ctx.load_verify_locations(cafile=info.ca_path)
-    elif info.ca_data:
-        ctx.load_verify_locations(cadata=base64.b64decode(info.ca_data).decode("ascii"))
-    if info.certificate_path and info.private_key_path:
-        ctx.load_cert_chain(info.certificate_path, info.private_key_path)
-    elif info.certificate_data and info.private_key_data:
-        # ssl needs files for client certificates; keep them only as long as loading takes.
-        with tempfile.NamedTemporaryFile() as cert, tempfile.NamedTemporaryFile() as key:
-            cert.write(base64.b64decode(info.certificate_data))
-            key.write(base64.b64decode(info.private_key_data))
-            cert.flush()
-            key.flush()
-            ctx.load_cert_chain(cert.name, key.name)
-    return ctx
+def _source_of(info: kopf.ConnectionInfo) -> CredentialSource:
+    """A fixed :class:`CredentialSource` from a Kopf login (tests and embedders)."""
+
+    def pem(data: str | bytes | None) -> bytes | None:
+        if not data:
+            return None
+        raw = data.encode() if isinstance(data, str) else data
+        return raw if raw.startswith(b"-----BEGIN ") else base64.b64decode(raw)
+
+    auth = AuthConfig(
+        context=None,
+        source="kopf login",
+        server=info.server.rstrip("/"),
+        ca_file=str(info.ca_path) if info.ca_path else None,
+        ca_data=pem(info.ca_data),
+        insecure=bool(info.insecure),
+        cert_file=str(info.certificate_path) if info.certificate_path else None,
+        cert_data=pem(info.certificate_data),
+        key_file=str(info.private_key_path) if info.private_key_path else None,
+        key_data=pem(info.private_key_data),
+        token=info.token,
+        username=info.username,
+        password=info.password,
+    )
+    return CredentialSource(auth)
 
 
 def _api_error(resp: aiohttp.ClientResponse, raw: bytes) -> ApiError:
@@ -104,20 +116,26 @@ def path_for(group: str, version: str, plural: str, namespace: str | None = None
 
 
 class KubeClient:
-    """Async JSON client: get, list, create, patch (merge / JSON / apply), delete."""
+    """Async JSON client: get, list, create, patch (merge / JSON / apply), delete.
 
-    def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
-        self._server = info.server.rstrip("/")
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if info.token:
-            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
-        elif info.username and info.password:
-            creds = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
-            headers["Authorization"] = f"Basic {creds}"
-        self._headers = headers
-        self._ssl = _ssl_context(info)
+    Credentials come from a :class:`~modelreg.kube.credentials.CredentialSource` and are
+    read again when due (token file every 60 s, exec plugin before its expiry). A 401 is
+    never an answer to the caller: the credentials are read again at once, and the
+    request (or the watch) is tried again with them, backing off 1 s to 60 s and
+    reading again before each try, for as long as it takes; the source's ``lockout``
+    tells the liveness probe how long nothing but 401s came back.
+    """
+
+    def __init__(self, source: CredentialSource | kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
+        if not isinstance(source, CredentialSource):
+            source = _source_of(source)
+        self.credentials = source
+        self._server = source.auth.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._session_cert: tuple[bytes | None, bytes | None] | None = None
+        self._old_sessions: list[aiohttp.ClientSession] = []
+        self._refresh_lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -125,18 +143,77 @@ class KubeClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    # --- credentials ---------------------------------------------------------------------
+
+    async def _refresh(self, *, force: bool = False, seen: int | None = None) -> Credentials:
+        """The source's credentials, read again (in a thread: files, plugins) when due or forced."""
+        source = self.credentials
+        if self._refresh_lock is None:
+            self._refresh_lock = asyncio.Lock()
+        while True:
+            try:
+                if not force and not source.due():
+                    return source.current()
+                async with self._refresh_lock:
+                    if force:
+                        return await asyncio.to_thread(source.refresh, force=True, seen=seen)
+                    return await asyncio.to_thread(source.current)
+            except CredentialError as err:
+                delay = source.lockout.unauthorized(time.monotonic())
+                unauthorized.inc()
+                log.error("no usable credentials: %s; trying again in %.0f s", err, delay)
+                await asyncio.sleep(delay)
+                force = True
+
+    async def _unauthorized(self, creds: Credentials, what: str, err: ApiError) -> None:
+        """After a 401: read the credentials again; unless they changed, back off and read them again."""
+        source = self.credentials
+        delay = source.lockout.unauthorized(time.monotonic())
+        unauthorized.inc()
+        fresh = await self._refresh(force=True, seen=creds.generation)
+        if fresh.generation != creds.generation:
+            log.warning(
+                "%s: 401 Unauthorized (%s); retrying at once with the credentials read again", what, err.message
+            )
+            return
+        log.warning(
+            "%s: 401 Unauthorized (%s); retrying in %.0f s with credentials read again (nothing but 401s for %.0f s)",
+            what,
+            err.message,
+            delay,
+            source.lockout.locked_out_for(time.monotonic()),
+        )
+        await asyncio.sleep(delay)
+        await self._refresh(force=True, seen=fresh.generation)
+
+    def _get_session(self, creds: Credentials) -> aiohttp.ClientSession:
+        cert = (creds.cert_pem, creds.key_pem)
+        if self._session is not None and not self._session.closed and self._session_cert != cert:
+            # A new client certificate (exec plugin): new connections; requests in flight finish on the old ones.
+            self._old_sessions.append(self._session)
+            self._session = None
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                headers=self._headers,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(ssl=self._ssl, limit=32),
+                connector=aiohttp.TCPConnector(ssl=self.credentials.ssl_context(creds), limit=32),
             )
+            self._session_cert = cert
         return self._session
 
+    @staticmethod
+    def _auth_headers(creds: Credentials, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        header = creds.authorization()
+        if header:
+            headers["Authorization"] = header
+        return headers
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in [*self._old_sessions, self._session]:
+            if session is not None:
+                await session.close()
+        self._old_sessions = []
 
     async def request(
         self,
@@ -149,17 +226,23 @@ class KubeClient:
     ) -> JSON:
         # orjson: decoding the API server's answers was about a tenth of the operator's CPU.
         data = None if body is None else orjson.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
-        async with self._get_session().request(
-            method, self._server + path, data=data, params=params, headers=headers
-        ) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                raise _api_error(resp, raw)
-            try:
-                return orjson.loads(raw) if raw else {}
-            except ValueError:
-                return {"message": raw.decode("utf-8", "replace")[:500]}
+        extra = {"Content-Type": content_type} if data is not None else None
+        while True:
+            creds = await self._refresh()
+            async with self._get_session(creds).request(
+                method, self._server + path, data=data, params=params, headers=self._auth_headers(creds, extra)
+            ) as resp:
+                raw = await resp.read()
+                if resp.status == 401:
+                    await self._unauthorized(creds, f"{method} {path}", _api_error(resp, raw))
+                    continue
+                self.credentials.lockout.authenticated()
+                if resp.status >= 400:
+                    raise _api_error(resp, raw)
+                try:
+                    return orjson.loads(raw) if raw else {}
+                except ValueError:
+                    return {"message": raw.decode("utf-8", "replace")[:500]}
 
     async def watch(self, path: str, **params: str) -> AsyncIterator[JSON]:
         """Stream a watch: one decoded event per line until the server ends it.
@@ -167,22 +250,33 @@ class KubeClient:
         Lines are split on the raw byte stream, so an object of any size is one
         event (aiohttp's ``readline`` refuses lines over 128 KiB). The read timeout
         is the server's ``timeoutSeconds`` plus a margin, never the client's 30 s.
+        A watch answered 401 reads the credentials again and starts again (see
+        :meth:`request`) before anything is yielded.
         """
         server_timeout = float(params.get("timeoutSeconds", "300"))
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=server_timeout + 30)
         query = {"watch": "1", **params}
-        async with self._get_session().get(self._server + path, params=query, timeout=timeout) as resp:
-            if resp.status >= 400:
-                raise _api_error(resp, await resp.read())
-            buffer = b""
-            async for chunk in resp.content.iter_any():
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield orjson.loads(line)
-            if buffer.strip():
-                yield orjson.loads(buffer)
+        while True:
+            creds = await self._refresh()
+            async with self._get_session(creds).get(
+                self._server + path, params=query, timeout=timeout, headers=self._auth_headers(creds)
+            ) as resp:
+                if resp.status == 401:
+                    await self._unauthorized(creds, f"watch {path}", _api_error(resp, await resp.read()))
+                    continue
+                self.credentials.lockout.authenticated()
+                if resp.status >= 400:
+                    raise _api_error(resp, await resp.read())
+                buffer = b""
+                async for chunk in resp.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield orjson.loads(line)
+                if buffer.strip():
+                    yield orjson.loads(buffer)
+                return
 
     # --- verbs ---------------------------------------------------------------------------
 
