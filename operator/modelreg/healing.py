@@ -336,11 +336,14 @@ class Healing:
     # --- plumbing -----------------------------------------------------------------------
 
     def _check_holder(self, claim: Claim, body: JSON) -> None:
+        """This healer (its own identity, whatever the claim object says) holds the open Incident."""
+        if claim.identity != self.identity:
+            raise NotHolder(claim.namespace, claim.name, f"the claim is {claim.identity}'s, not {self.identity}'s")
         status = claims.status_of(body)
-        if status.claimed_by != claim.identity:
+        if status.claimed_by != self.identity:
             holder = status.claimed_by or "nobody"
-            raise ClaimLost(claim.namespace, claim.name, f"claimed by {holder}, not {claim.identity}")
-        if claims.claim_state(status, claim.identity, self.clock()) is ClaimState.CLOSED:
+            raise ClaimLost(claim.namespace, claim.name, f"claimed by {holder}, not {self.identity}")
+        if claims.claim_state(status, self.identity, self.clock()) is ClaimState.CLOSED:
             raise ClaimLost(claim.namespace, claim.name, f"already {status.phase}")
 
     async def _update(self, claim: Claim, change: Callable[[IncidentStatus], IncidentStatus]) -> Claim:
