@@ -229,3 +229,71 @@ def test_sigkill_mid_delivery_repeats_at_most_once_with_the_same_key(
             assert hook.keys() == [f"{uid}/Open", f"{uid}/Open"]  # one repeat, the same key
         finally:
             second.stop()
+
+
+def test_a_secret_not_granted_by_name_is_forbidden_and_named(k: Cluster, kube: Any, monkeypatch: Any) -> None:
+    """The operator's view through a Role like the chart's (resourceNames): only the granted Secret."""
+    import asyncio
+    import dataclasses
+
+    import kopf
+
+    from modelreg.api.models import IncidentNotifierSpec
+    from modelreg.controller.notifier import Notifiers
+    from modelreg.core.notify import ConfigError
+    from modelreg.kube.client import KubeClient
+
+    api = k.custom.api_client
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for name in ("granted", "other"):
+        core.create_namespaced_secret(
+            k.ns, {"metadata": {"name": name}, "stringData": {"url": "https://hooks.example/x"}}
+        )
+    core.create_namespaced_service_account(k.ns, {"metadata": {"name": "op"}})
+    rbac.create_namespaced_role(
+        k.ns,
+        {
+            "metadata": {"name": "op-secrets"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["granted"], "verbs": ["get"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        k.ns,
+        {
+            "metadata": {"name": "op-secrets"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "op-secrets"},
+            "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": k.ns}],
+        },
+    )
+    token = core.create_namespaced_service_account_token("op", k.ns, {"spec": {"expirationSeconds": 600}}).status.token
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+
+    def spec(secret: str) -> IncidentNotifierSpec:
+        return IncidentNotifierSpec.model_validate({"webhook": {"urlSecretRef": {"name": secret, "key": "url"}}})
+
+    async def scenario() -> None:
+        admin = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+        assert admin is not None
+        info = dataclasses.replace(
+            admin,
+            token=token,
+            certificate_path=None,
+            certificate_data=None,
+            private_key_path=None,
+            private_key_data=None,
+        )
+        async with KubeClient(info) as kc:
+            notifiers = Notifiers(kc, [k.ns])
+            for _ in range(40):  # the RoleBinding reaches the authorizer's cache within moments
+                try:
+                    target = await notifiers.resolve_target(k.ns, spec("granted"))
+                    break
+                except ConfigError:
+                    await asyncio.sleep(0.25)
+            assert target.url == "https://hooks.example/x"
+            with pytest.raises(ConfigError) as err:
+                await notifiers.resolve_target(k.ns, spec("other"))
+            assert err.value.reason == "SecretForbidden" and "Secret other" in err.value.message
+
+    wait_for(lambda: core.read_namespaced_service_account("op", k.ns))
+    asyncio.run(scenario())

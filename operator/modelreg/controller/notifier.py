@@ -283,7 +283,8 @@ class Notifiers:
         except (ValueError, UnicodeDecodeError):
             raise notify.ConfigError("SecretKeyInvalid", f"{field_name}: {ref.name}/{ref.key} is not UTF-8") from None
 
-    async def _target(self, ns: str, spec: IncidentNotifierSpec) -> notify.WebhookTarget:
+    async def resolve_target(self, ns: str, spec: IncidentNotifierSpec) -> notify.WebhookTarget:
+        """URL, token and timeout of ``spec.webhook`` (Secrets read now); :class:`~notify.ConfigError` if unusable."""
         hook = spec.webhook
         if hook.url_secret_ref is not None:
             url = notify.check_url(
@@ -300,7 +301,7 @@ class Notifiers:
     async def _send(self, state: NotifierState, ns: str, incident: JSON, phase: str) -> Outcome:
         assert state.spec is not None and self._session is not None
         try:
-            target = await self._target(ns, state.spec)
+            target = await self.resolve_target(ns, state.spec)
         except notify.ConfigError as err:
             return Outcome(False, 0, None, err.message, err.reason)
         except RETRIED as err:
