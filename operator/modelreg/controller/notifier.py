@@ -111,6 +111,8 @@ class Notifiers:
         exclude: tuple[str, ...] = (),
         concurrency: int = 16,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        active: Callable[[], bool] = lambda: True,
+        resweep_seconds: float = 30.0,
     ) -> None:
         self.client = client
         exact = all(not set(ns) & set("*?[!,") for ns in namespaces)
@@ -126,6 +128,10 @@ class Notifiers:
         self._slots = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._sleep = sleep
+        #: False on a replica that must not send (a standby under leader election): nothing is
+        #: sent or recorded then, and the periodic re-sweep picks the work up when it turns True.
+        self.active = active
+        self._resweep_seconds = resweep_seconds
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -135,6 +141,14 @@ class Notifiers:
         for scope in self.scopes:
             self._watchers.append(loop.create_task(self._follow(PLURAL, scope, self._on_notifier)))
             self._watchers.append(loop.create_task(self._follow(INCIDENTS, scope, self._on_incident)))
+        self._watchers.append(loop.create_task(self._resweep()))
+
+    async def _resweep(self) -> None:
+        """Look at every pair again now and then: work skipped while inactive, or left by an error."""
+        while True:
+            await asyncio.sleep(self._resweep_seconds)
+            for ns in {key[0] for key in self.notifiers}:
+                self._kick(ns)
 
     async def stop(self) -> None:
         tasks = [*self._watchers, *self._tasks]
@@ -218,6 +232,8 @@ class Notifiers:
 
     def _kick(self, ns: str, *, notifier: Key | None = None, incident: str | None = None) -> None:
         """Start a delivery task for every (notifier, Incident) pair in ``ns`` with a phase due."""
+        if not self.active():
+            return
         keys = [notifier] if notifier else [k for k in self.notifiers if k[0] == ns]
         names = [incident] if incident else list(self.incidents.get(ns, {}))
         for key in keys:
@@ -247,18 +263,21 @@ class Notifiers:
                     return
                 due = notify.due_phases(body, state.spec.phases, state.done(uid))
                 if not due:
-                    return
+                    break  # (and look once more below, outside the running set)
                 phase = due[0]
+                if not self.active():
+                    return
                 async with self._slots:
                     outcome = await self._send(state, ns, body, phase)
                 await self._record(key, body, phase, outcome)
-        except Exception:  # a bug here must never take the operator down; it is logged
+        except Exception:  # a bug here must never take the operator down; the re-sweep retries
             log.exception("notifier %s/%s: delivery of %s failed", key[0], key[1], name)
+            return
         finally:
             self._running.discard((key, uid))
-            # The Incident may have moved on while this task ran.
-            if key in self.notifiers and name in self.incidents.get(ns, {}):
-                self._kick(ns, notifier=key, incident=name)
+        # The Incident may have moved on while this task ran.
+        if key in self.notifiers and name in self.incidents.get(ns, {}):
+            self._kick(ns, notifier=key, incident=name)
 
     # --- sending ------------------------------------------------------------------------
 
