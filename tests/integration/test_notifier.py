@@ -104,7 +104,13 @@ def test_each_phase_is_delivered_once_even_when_the_watch_skips_one(k: Cluster) 
             ("Remediated", "Succeeded"),
         ]
         assert status["delivered"] == [
-            {"uid": uid, "incident": "fraud-2-aaaa", "phases": ["Open", "Remediating", "Remediated"], "closed": True}
+            {
+                "uid": uid,
+                "incident": "fraud-2-aaaa",
+                "phases": ["Open", "Remediating", "Remediated"],
+                "closed": True,
+                "created": inc["metadata"]["creationTimestamp"],
+            }
         ]
         assert condition(k.get("incidentnotifiers", "oncall"), "Ready")["status"] == "True"
         assert hook.keys() == [f"{uid}/Open", f"{uid}/Remediating", f"{uid}/Remediated"]

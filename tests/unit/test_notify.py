@@ -133,13 +133,47 @@ def test_only_http_urls(url: str) -> None:
     assert notify.check_url(" https://hooks.example.com/x ", "w") == "https://hooks.example.com/x"
 
 
-def test_delivered_is_bounded_oldest_closed_first() -> None:
-    recs = [DeliveredRecord(uid=f"u{i}", incident=f"i{i}", phases=["Open"], closed=i % 2 == 0) for i in range(6)]
-    kept = notify.bounded(recs, limit=4)
-    assert [r.uid for r in kept] == ["u1", "u3", "u4", "u5"]  # closed u0 and u2 went first
-    assert [r.uid for r in notify.bounded(recs[1::2], limit=2)] == ["u3", "u5"]  # then the oldest open
-    marked = notify.mark_done(recs[:1], "u0", "i0", "Remediated", closed=True)
-    assert marked[0].phases == ["Open", "Remediated"] and recs[0].phases == ["Open"]  # not mutated
+def rec(i: int, closed: bool) -> DeliveredRecord:
+    return DeliveredRecord(
+        uid=f"u{i}", incident=f"i{i}", phases=["Open"], closed=closed, created=datetime(2026, 1, 1, i, tzinfo=UTC)
+    )
+
+
+def test_delivered_is_bounded_gone_then_closed_then_oldest() -> None:
+    recs = [rec(i, closed=i % 2 == 0) for i in range(6)]  # u0, u2, u4 closed
+    kept, dropped = notify.bounded(recs, limit=4)
+    assert [r.uid for r in kept] == ["u1", "u3", "u4", "u5"] and [r.uid for r in dropped] == ["u0", "u2"]
+    kept, _ = notify.bounded(recs, limit=4, live={"u0", "u2", "u4", "u5"})  # u1, u3 deleted: they go first
+    assert [r.uid for r in kept] == ["u0", "u2", "u4", "u5"]
+    kept, _ = notify.bounded(recs[1::2], limit=2)  # all open: the oldest
+    assert [r.uid for r in kept] == ["u3", "u5"]
+
+
+def test_mark_done_adds_phases_and_moves_the_watermark() -> None:
+    ledger = notify.Ledger([rec(0, closed=False)])
+    out = notify.mark_done(ledger, "u0", "i0", "Remediated", closed=True, created=None)
+    assert out.records[0].phases == ["Open", "Remediated"] and out.records[0].closed
+    assert ledger.records[0].phases == ["Open"]  # not mutated
+    full = notify.Ledger([rec(i, closed=True) for i in range(3)])
+    out = notify.mark_done(
+        full,
+        "u9",
+        "i9",
+        "Open",
+        closed=False,
+        created=datetime(2026, 1, 2, tzinfo=UTC),
+        live={"u1", "u2", "u9"},
+        limit=2,
+    )
+    # u0 was already deleted (not live): dropping it moves no watermark; u1 still exists: it does.
+    assert [r.uid for r in out.records] == ["u2", "u9"]
+    assert out.forgotten_before == datetime(2026, 1, 1, 1, tzinfo=UTC)
+    # A dropped Incident that still exists is never taken for a new one...
+    assert out.forgotten("u1", datetime(2026, 1, 1, 1, tzinfo=UTC))
+    assert notify.due_phases(incident(), None, out.done("u1")) == ["Open"]  # (which is why the check exists)
+    # ...while a newer Incident, or one still in the ledger, is not forgotten.
+    assert not out.forgotten("u7", datetime(2026, 1, 1, 5, tzinfo=UTC))
+    assert not out.forgotten("u2", datetime(2026, 1, 1, 0, tzinfo=UTC))
 
 
 def test_deliveries_keep_the_newest_50() -> None:

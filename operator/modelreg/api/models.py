@@ -686,6 +686,7 @@ class DeliveredRecord(Model):
     incident: Annotated[str, Field(max_length=MAX_NAME)]
     phases: list[IncidentPhase] = Field(default_factory=list, max_length=5)
     closed: bool = False
+    created: datetime | None = Field(default=None, description="The Incident's creationTimestamp.")
 
 
 class IncidentNotifierStatus(Model):
@@ -695,6 +696,10 @@ class IncidentNotifierStatus(Model):
         default_factory=list,
         max_length=MAX_DELIVERED,
         description="Phases done (delivered, or failed for good) per Incident UID; the oldest closed dropped first.",
+    )
+    forgotten_before: datetime | None = Field(
+        default=None,
+        description="Records of Incidents created up to this time were dropped from delivered: none is sent again.",
     )
     deliveries: list[NotifierDelivery] = Field(default_factory=list, max_length=MAX_DELIVERIES)
 

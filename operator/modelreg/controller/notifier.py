@@ -40,7 +40,6 @@ import orjson
 from modelreg import GROUP, VERSION, __version__
 from modelreg.api.models import (
     Condition,
-    DeliveredRecord,
     IncidentNotifierSpec,
     IncidentNotifierStatus,
     NotifierDelivery,
@@ -87,8 +86,12 @@ class NotifierState:
     created: datetime | None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    @property
+    def ledger(self) -> notify.Ledger:
+        return notify.Ledger(self.status.delivered, self.status.forgotten_before)
+
     def done(self, uid: str) -> list[str]:
-        return next((r.phases for r in self.status.delivered if r.uid == uid), [])
+        return self.ledger.done(uid)
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,14 @@ class Notifiers:
         while True:
             try:
                 if not rv:
-                    rv = await list_pages(self.client, plural, scope, lambda item: handler("LISTED", item))
+                    present: set[Key] = set()
+
+                    def each(item: JSON, present: set[Key] = present) -> None:
+                        present.add((item["metadata"]["namespace"], item["metadata"]["name"]))
+                        handler("LISTED", item)
+
+                    rv = await list_pages(self.client, plural, scope, each)
+                    self._forget_missing(plural, scope, present)
                     delays = backoffs()
                 params = {"resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": WATCH_SECONDS}
                 async for event in self.client.watch(path_for(GROUP, VERSION, plural, scope), **params):
@@ -192,6 +202,17 @@ class Notifiers:
                 delay = next(delays)
                 log.warning("watch of %s failed (%s); again in %.0f s", plural, err, delay)
                 await asyncio.sleep(delay)
+
+    def _forget_missing(self, plural: str, scope: str | None, present: set[Key]) -> None:
+        """After a (re-)list: what is held in ``scope`` but was not listed was deleted meanwhile."""
+        if plural == PLURAL:
+            for key in [k for k in self.notifiers if (scope is None or k[0] == scope) and k not in present]:
+                del self.notifiers[key]
+            return
+        for ns, held in self.incidents.items():
+            if scope is None or ns == scope:
+                for name in [n for n in held if (ns, n) not in present]:
+                    del held[name]
 
     def _on_notifier(self, kind: str, body: JSON) -> None:
         meta = body.get("metadata") or {}
@@ -246,6 +267,8 @@ class Notifiers:
                     continue
                 uid = str(body["metadata"].get("uid", ""))
                 if (key, uid) in self._running or not notify.selects(state.spec, state.created, body):
+                    continue
+                if state.ledger.forgotten(uid, _created(body)):
                     continue
                 if notify.due_phases(body, state.spec.phases, state.done(uid)):
                     self._running.add((key, uid))
@@ -365,7 +388,10 @@ class Notifiers:
         closed = phase_of(incident.get("status")) in CLOSED_PHASES
         async with state.lock:
             status = state.status
-            delivered: list[DeliveredRecord] = notify.mark_done(status.delivered, uid, name, phase, closed)
+            live = {str(b["metadata"].get("uid", "")) for b in self.incidents.get(key[0], {}).values()}
+            ledger = notify.mark_done(
+                state.ledger, uid, name, phase, closed=closed, created=_created(incident), live=live
+            )
             entry = NotifierDelivery(
                 incident=name,
                 uid=uid,
@@ -387,7 +413,8 @@ class Notifiers:
             )
             state.status = status.model_copy(
                 update={
-                    "delivered": delivered,
+                    "delivered": ledger.records,
+                    "forgotten_before": ledger.forgotten_before,
                     "deliveries": notify.with_delivery(status.deliveries, entry),
                     "conditions": conditions,
                     "observed_generation": state.body["metadata"].get("generation"),

@@ -200,38 +200,79 @@ def check_url(url: str, where: str) -> str:
 # --------------------------------------------------------------------------- bookkeeping
 
 
+@dataclass(frozen=True)
+class Ledger:
+    """``status.delivered`` and its watermark ``status.forgottenBefore``."""
+
+    records: list[DeliveredRecord]
+    forgotten_before: datetime | None = None
+
+    def done(self, uid: str) -> list[str]:
+        return next((list(r.phases) for r in self.records if r.uid == uid), [])
+
+    def forgotten(self, uid: str, created: datetime | None) -> bool:
+        """A record dropped for room: the Incident (created by the watermark, not in the ledger) is never sent again."""
+        if self.forgotten_before is None or created is None:
+            return False
+        return created <= self.forgotten_before and all(r.uid != uid for r in self.records)
+
+
 def mark_done(
-    records: list[DeliveredRecord], uid: str, incident: str, phase: str, closed: bool
-) -> list[DeliveredRecord]:
-    """``records`` with ``phase`` of ``uid`` done, bounded: the oldest closed Incidents go first."""
-    out = [r.model_copy() for r in records]
+    ledger: Ledger,
+    uid: str,
+    incident: str,
+    phase: str,
+    *,
+    closed: bool,
+    created: datetime | None,
+    live: set[str] | None = None,
+    limit: int = MAX_DELIVERED,
+) -> Ledger:
+    """``ledger`` with ``phase`` of ``uid`` done, bounded to ``limit`` records.
+
+    Room is made by dropping, oldest first, the records of Incidents that no longer exist
+    (``live``: the UIDs that do; None: unknown), then those of closed Incidents, then any;
+    the watermark moves to the newest creation time dropped, so a dropped Incident that
+    still exists is not mistaken for a new one.
+    """
+    out = [r.model_copy() for r in ledger.records]
     for rec in out:
         if rec.uid == uid:
             if phase not in rec.phases:
-                rec.phases = [*rec.phases, phase]
+                rec.phases = [*rec.phases, phase]  # type: ignore[list-item]
             rec.closed = rec.closed or closed
             break
     else:
-        out.append(DeliveredRecord(uid=uid, incident=incident, phases=[phase], closed=closed))
-    return bounded(out)
+        out.append(DeliveredRecord(uid=uid, incident=incident, phases=[phase], closed=closed, created=created))  # type: ignore[list-item]
+    kept, dropped = bounded(out, limit, live)
+    watermark = ledger.forgotten_before
+    for rec in dropped:
+        if rec.created is not None and (live is None or rec.uid in live):
+            watermark = rec.created if watermark is None else max(watermark, rec.created)
+    return Ledger(kept, watermark)
 
 
-def bounded(records: list[DeliveredRecord], limit: int = MAX_DELIVERED) -> list[DeliveredRecord]:
-    """At most ``limit`` records: drop closed ones oldest first, then open ones oldest first."""
+def bounded(
+    records: list[DeliveredRecord], limit: int = MAX_DELIVERED, live: set[str] | None = None
+) -> tuple[list[DeliveredRecord], list[DeliveredRecord]]:
+    """(kept, dropped): at most ``limit`` kept; gone Incidents, then closed, then any, oldest first."""
     excess = len(records) - limit
     if excess <= 0:
-        return records
-    drop: set[int] = set()
-    for i, rec in enumerate(records):
-        if len(drop) == excess:
-            break
-        if rec.closed:
-            drop.add(i)
-    for i in range(len(records)):
-        if len(drop) == excess:
-            break
-        drop.add(i)
-    return [r for i, r in enumerate(records) if i not in drop]
+        return records, []
+    rules = [
+        lambda r: live is not None and r.uid not in live,
+        lambda r: r.closed,
+        lambda r: True,
+    ]
+    drop: list[int] = []
+    for rule in rules:
+        for i, rec in enumerate(records):
+            if len(drop) == excess:
+                break
+            if i not in drop and rule(rec):
+                drop.append(i)
+    gone = set(drop)
+    return [r for i, r in enumerate(records) if i not in gone], [records[i] for i in sorted(gone)]
 
 
 def with_delivery(deliveries: list[NotifierDelivery], new: NotifierDelivery) -> list[NotifierDelivery]:
