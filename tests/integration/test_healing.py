@@ -160,6 +160,28 @@ def test_release_hands_the_incident_to_another_healer(k: Cluster, kc: Any) -> No
     kc(scenario)
 
 
+def test_keep_renewed_holds_the_claim_past_its_first_expiry(k: Cluster, kc: Any) -> None:
+    k.custom.create_namespaced_custom_object(GROUP, VERSION, k.ns, "incidents", incident_doc("long"))
+
+    async def scenario(c: KubeClient) -> None:
+        a = Healing(c, "healer-a", "retrain", claim_for=timedelta(seconds=1))
+        b = Healing(c, "healer-b", "retrain")
+        body = await a.get(k.ns, "long")
+        assert body is not None
+        claim = await a.claim(body)
+        assert claim is not None and claim.expires_at is not None
+        first = claim.expires_at
+        async with a.keep_renewed(claim, every=timedelta(seconds=0.3)) as latest:
+            await asyncio.sleep(2.0)  # twice the claim's length: only renewals keep it
+            later = await b.get(k.ns, "long")
+            assert later is not None and await b.claim(later) is None
+            assert latest[0].expires_at is not None and latest[0].expires_at > first
+        await a.close(latest[0], "Remediated")
+
+    kc(scenario)
+    assert k.get("incidents", "long")["status"]["phase"] == "Remediated"
+
+
 # --------------------------------------------------------------------------- the example healer
 
 
