@@ -238,10 +238,10 @@ def finish_job(batch: client.BatchV1Api, ns: str, name: str, ok: bool) -> None:
 
 
 @pytest.fixture()
-def healers(kube: Any, crds: list[str], iso_namespace: str, tmp_path: Path) -> Iterator[list[ExampleHealer]]:
+def healers(kube: Any, crds: list[str], operator: Any, namespace: str, tmp_path: Path) -> Iterator[list[ExampleHealer]]:
+    """Two copies of the example, beside the operator (whose built-in healer leaves `retrain` alone)."""
     made = [
-        ExampleHealer(f"retrain-{i}", iso_namespace, Path(kube.kubeconfig), tmp_path / f"healer-{i}.log")
-        for i in range(2)
+        ExampleHealer(f"retrain-{i}", namespace, Path(kube.kubeconfig), tmp_path / f"healer-{i}.log") for i in range(2)
     ]
     try:
         for h in made:
@@ -253,15 +253,15 @@ def healers(kube: Any, crds: list[str], iso_namespace: str, tmp_path: Path) -> I
 
 
 def test_two_example_healers_race_and_act_once(
-    healers: list[ExampleHealer], custom: client.CustomObjectsApi, iso_namespace: str
+    healers: list[ExampleHealer], custom: client.CustomObjectsApi, namespace: str
 ) -> None:
-    k = Cluster(custom, iso_namespace)
+    k = Cluster(custom, namespace)
     core, batch = client.CoreV1Api(custom.api_client), client.BatchV1Api(custom.api_client)
     core.create_namespaced_config_map(
-        iso_namespace, {"metadata": {"name": "retrain-job-template"}, "data": {"job.yaml": TEMPLATE}}
+        namespace, {"metadata": {"name": "retrain-job-template"}, "data": {"job.yaml": TEMPLATE}}
     )
     for name, ok in (("good", True), ("bad", False)):
-        uid = custom.create_namespaced_custom_object(GROUP, VERSION, iso_namespace, "incidents", incident_doc(name))[
+        uid = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "incidents", incident_doc(name))[
             "metadata"
         ]["uid"]
         job = f"retrain-{uid[:8]}"
@@ -270,9 +270,9 @@ def test_two_example_healers_race_and_act_once(
             what=f"{name}: JobCreated recorded",
         )  # fmt: skip
         assert inc["status"]["claimedBy"] in ("retrain-0", "retrain-1") and inc["status"]["phase"] == "Remediating"
-        jobs = batch.list_namespaced_job(iso_namespace, label_selector=f"modelreg.io/incident={name}").items
+        jobs = batch.list_namespaced_job(namespace, label_selector=f"modelreg.io/incident={name}").items
         assert [j.metadata.name for j in jobs] == [job]
-        finish_job(batch, iso_namespace, job, ok)
+        finish_job(batch, namespace, job, ok)
         phase = "Remediated" if ok else "Failed"
         inc = wait_for(
             lambda n=name, p=phase: (i := k.get("incidents", n)) and (i.get("status") or {}).get("phase") == p and i,
