@@ -265,6 +265,8 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     expected |= {("modelreg.io", f"{r}/status", v) for r in kinds3 for v in ("get", "patch", "update")}
     expected |= {("", "events", "create")} | {("", "configmaps", v) for v in ("get", "create", "patch")}
     expected |= {("apps", r, v) for r in ("deployments", "statefulsets") for v in ("get", "patch")}
+    expected |= {("modelreg.io", "incidentnotifiers", v) for v in ("get", "list", "watch")}
+    expected |= {("modelreg.io", "incidentnotifiers/status", v) for v in ("get", "patch")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")}
     assert grants == expected
     for role in _by_kind(docs, "ClusterRole"):
@@ -354,6 +356,24 @@ def test_watch_namespaces_render_roles_and_flags(tools: Tools) -> None:
     assert "modelreg-operator" not in {r["metadata"]["name"] for r in _by_kind(docs, "ClusterRole")}
     docs = _docs(tools.template("ops", "--set", "watchNamespaces={team-a}", "--set", "rbac.clusterDiscovery=false"))
     assert {d["metadata"]["name"] for d in _by_kind(docs, "ClusterRole")} == {"modelreg-view", "modelreg-edit"}
+
+
+def test_notifier_secrets_are_granted_by_name_only(tools: Tools) -> None:
+    values = [
+        "--set",
+        "notifiers.secrets[0].namespace=risk",
+        "--set",
+        "notifiers.secrets[0].names={risk-slack,risk-token}",
+    ]
+    docs = _docs(tools.template("ops", *values))
+    (role,) = [r for r in _by_kind(docs, "Role") if r["metadata"]["name"] == "modelreg-notifier-secrets"]
+    assert role["metadata"]["namespace"] == "risk"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["risk-slack", "risk-token"], "verbs": ["get"]}
+    ]
+    (binding,) = [b for b in _by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "modelreg-notifier-secrets"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelreg", "namespace": "ops"}]
+    assert not any("secrets" in str(r.get("rules")) for r in _by_kind(_docs(tools.template("ops")), "Role"))
 
 
 def test_ha_renders_peering(tools: Tools) -> None:

@@ -86,6 +86,12 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets"]
   verbs: ["get", "patch"]
+- apiGroups: ["modelreg.io"]
+  resources: ["incidentnotifiers"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["modelreg.io"]
+  resources: ["incidentnotifiers/status"]
+  verbs: ["get", "patch"]
 {{- end }}
 
 {{/* Peering rules (ha.enabled): the kind depends on cluster-wide vs namespaced watching. */}}

@@ -174,6 +174,23 @@ KINDS: list[KindInfo] = [
         "selectable": [],
         "root_rules": [],
     },
+    {
+        "kind": "IncidentNotifier",
+        "plural": "incidentnotifiers",
+        "singular": "incidentnotifier",
+        "shortNames": ["inotify"],
+        "spec": m.IncidentNotifierSpec,
+        "status": m.IncidentNotifierStatus,
+        "description": "Sends the Incidents of its namespace, each phase once, to a webhook.",
+        "columns": [
+            ("Severities", "string", ".spec.severities", 0),
+            ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
+            ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason', 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ],
+        "selectable": [],
+        "root_rules": [],
+    },
 ]
 
 

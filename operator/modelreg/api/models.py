@@ -592,3 +592,122 @@ class Incident(Model):
     metadata: ObjectMeta
     spec: IncidentSpec
     status: IncidentStatus | None = None
+
+
+# --------------------------------------------------------------------------- IncidentNotifier (SPEC §9)
+
+NotifyResult = Literal["Succeeded", "Failed"]
+#: A Secret key (as in a Secret's data).
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+LABEL_KEY_MAX = 317  # an optional DNS-subdomain prefix (253) + "/" + a name (63)
+MAX_DELIVERIES = 50
+MAX_DELIVERED = 500
+
+
+class SecretKeyRef(Model):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_NAME)]
+    key: Annotated[str, Field(pattern=SECRET_KEY_PATTERN, max_length=MAX_NAME)]
+
+
+class LabelSelectorRequirement(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+                    "values must be non-empty for In and NotIn, and absent for Exists and DoesNotExist",
+                )
+            ]
+        }
+    )
+    key: Annotated[str, Field(min_length=1, max_length=LABEL_KEY_MAX)]
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[Annotated[str, Field(max_length=63)]] | None = Field(default=None, max_length=MAX_LIST)
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, Annotated[str, Field(max_length=63)]] | None = Field(default=None, max_length=MAX_LIST)
+    match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, max_length=MAX_LIST)
+
+
+class Webhook(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.url) != has(self.urlSecretRef)", "exactly one of url or urlSecretRef must be set")
+            ]
+        }
+    )
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=MAX_URI)] | None = Field(
+        default=None, description="http:// or https:// URL of the receiver (no secret in it: see urlSecretRef)."
+    )
+    url_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="A Secret key holding the URL; the operator must be granted get on that Secret."
+    )
+    bearer_token_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="A Secret key holding a token sent as 'Authorization: Bearer <token>'."
+    )
+    timeout: Duration | None = Field(
+        default=None,
+        description="Per attempt, Go duration in (0, 60s]; default 5s.",
+        json_schema_extra=k8s(
+            **{
+                "x-kubernetes-validations": [
+                    cel(
+                        "duration(self) > duration('0s') && duration(self) <= duration('60s')",
+                        "timeout must be in (0, 60s]",
+                    )
+                ]
+            }
+        ),
+    )
+
+
+class IncidentNotifierSpec(Model):
+    selector: LabelSelector | None = Field(default=None, description="Incidents by label; empty: every Incident here.")
+    severities: list[Severity] | None = Field(default=None, max_length=3, description="Default: all severities.")
+    phases: list[IncidentPhase] | None = Field(default=None, max_length=5, description="Phases sent; default all.")
+    webhook: Webhook
+
+
+class NotifierDelivery(Model):
+    incident: Annotated[str, Field(max_length=MAX_NAME)]
+    uid: ShortStr | None = None
+    phase: IncidentPhase
+    at: datetime
+    result: NotifyResult
+    attempts: int = 0
+    code: int | None = Field(default=None, description="The receiver's HTTP status, if it answered.")
+    message: Text = ""
+
+
+class DeliveredRecord(Model):
+    uid: ShortStr
+    incident: Annotated[str, Field(max_length=MAX_NAME)]
+    phases: list[IncidentPhase] = Field(default_factory=list, max_length=5)
+    closed: bool = False
+    created: datetime | None = Field(default=None, description="The Incident's creationTimestamp.")
+
+
+class IncidentNotifierStatus(Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA)
+    delivered: list[DeliveredRecord] = Field(
+        default_factory=list,
+        max_length=MAX_DELIVERED,
+        description="Phases done (delivered, or failed for good) per Incident UID; the oldest closed dropped first.",
+    )
+    forgotten_before: datetime | None = Field(
+        default=None,
+        description="Records of Incidents created up to this time were dropped from delivered: none is sent again.",
+    )
+    deliveries: list[NotifierDelivery] = Field(default_factory=list, max_length=MAX_DELIVERIES)
+
+
+class IncidentNotifier(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = "modelreg.io/v1alpha1"
+    kind: str = "IncidentNotifier"
+    metadata: ObjectMeta
+    spec: IncidentNotifierSpec
+    status: IncidentNotifierStatus | None = None

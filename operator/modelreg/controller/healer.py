@@ -1,13 +1,14 @@
 """The built-in healer: runs the ``model_rollback`` playbook of open Incidents (SPEC §3).
 
 It acts only on Incidents whose playbook is ``model_rollback`` and whose
-version's ``rollbackPolicy.mode`` is Automatic. It claims an Incident with a
-resourceVersion-checked status write (``claimedBy``, ``claimExpiresAt``), so of
-two healers only one wins; a claim not renewed by its expiry may be taken
-over. It then rolls the version back inside the model's serialized
-reconcile (the same :func:`modelreg.core.lifecycle.rollback` the manual
-annotation uses), and after the version statuses and the serving workload
-are written it records the actions and closes the Incident.
+version's ``rollbackPolicy.mode`` is Automatic. The claim protocol is
+:mod:`modelreg.healing`'s, the same library users write their own healers
+with: a resourceVersion-checked claim (``claimedBy``, ``claimExpiresAt``), so
+of two healers only one wins; a claim not renewed by its expiry may be taken
+over. It then rolls the version back inside the model's serialized reconcile
+(the same :func:`modelreg.core.lifecycle.rollback` the manual annotation
+uses), and after the version statuses and the serving workload are written it
+records the actions and closes the Incident on top of its current status.
 
 A healer killed between claim and close leaves an Incident in Remediating
 with an expiring claim; whoever takes it over finds the version already
@@ -21,17 +22,18 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelreg import metrics
 from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
 from modelreg.controller.store import IncidentRec, parse_time
-from modelreg.core import incidents as inc
-from modelreg.core import lifecycle
+from modelreg.core import claims, lifecycle
 from modelreg.core.policy import effective_policy
-from modelreg.kube.client import ApiError
+from modelreg.healing import Claim, ClaimError, Healing
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from modelreg.controller.engine import Engine
 
 log = logging.getLogger("modelreg.healer")
@@ -41,20 +43,21 @@ PLAYBOOK = "model_rollback"
 
 @dataclass
 class Remediation:
-    """One Incident this reconcile is remediating, closed after the writes."""
+    """One Incident this reconcile is remediating, closed after the writes.
+
+    ``claim`` is the built-in healer's claim; a manual rollback (annotation)
+    has none, and is claimed when it is closed.
+    """
 
     incident: str
     version: str
-    status: IncidentStatus
+    status: IncidentStatus | None = None
     actions: list[IncidentAction] = field(default_factory=list)
     phase: str = "Remediated"
     reason: str = ""
     restored: str | None = None
     opened_at: datetime | None = None
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
+    claim: Claim | None = None
 
 
 class Healer:
@@ -62,6 +65,19 @@ class Healer:
         self.engine = engine
         self.identity = engine.settings.identity
         self.claim_for = timedelta(seconds=engine.settings.claim_seconds)
+        self.healing = self.for_playbook(PLAYBOOK)
+
+    def for_playbook(self, playbook: str) -> Healing:
+        """The claim protocol for ``playbook``, keeping the engine's store up to date."""
+        store = self.engine.store
+        return Healing(
+            self.engine.client,
+            self.identity,
+            playbook,
+            claim_for=self.claim_for,
+            observe=store.upsert_incident,
+            forget=store.delete_incident,
+        )
 
     def _actionable(self, rec: IncidentRec, view: lifecycle.VersionView) -> bool:
         if not rec.is_open or rec.body.get("spec", {}).get("playbook") != PLAYBOOK or view.spec is None:
@@ -91,45 +107,23 @@ class Healer:
             rec = store.open_incident(ns, name)
             if rec is None or not self._actionable(rec, view):
                 continue
-            status = IncidentStatus.model_validate(rec.status)
-            claimant = status.claimed_by
-            expires = status.claim_expires_at
-            if claimant and claimant != self.identity and expires is not None and expires > now:
-                log.info("incident %s/%s is claimed by %s until %s", ns, rec.name, claimant, expires)
+            status = claims.status_of(rec.body)
+            if self.healing.state(rec.body, now) is claims.ClaimState.HELD:
+                expires = status.claim_expires_at
+                assert expires is not None
+                log.info("incident %s/%s is claimed by %s until %s", ns, rec.name, status.claimed_by, expires)
                 # Another healer holds it; look again when its claim expires.
                 self.engine.queue.call_at(expires + timedelta(milliseconds=200), ("model", ns, model_name))
                 continue
-            if not status.occurrences:
-                trig = rec.body["spec"]["trigger"]["snapshot"]
-                created = parse_time(rec.body["metadata"].get("creationTimestamp")) or now
-                status = inc.opened_status(trig, created).model_copy(update={"snapshots": list(rec.snapshots)})
-            claimed = status.model_copy(
-                update={
-                    "phase": "Remediating",
-                    "claimed_by": self.identity,
-                    "claim_expires_at": now + self.claim_for,
-                }
-            )
-            if claimant and claimant != self.identity:
-                claimed.actions = [
-                    *claimed.actions,
-                    IncidentAction(
-                        playbook=PLAYBOOK,
-                        action="ClaimTakenOver",
-                        at=now,
-                        result="Succeeded",
-                        message=f"claim of {claimant} expired at {_iso(expires) if expires else '?'}",
-                    ),
-                ][-64:]
             # The claim and the re-read of the model are independent requests: one round
             # trip for both on the remediation path. A change after the re-read still
             # fails the resourceVersion-checked version writes that follow.
-            claim = self._write(ns, rec, claimed, check=True)
+            claiming = self.healing.claim(rec.body, now=now)
             if seen is None:
-                ok, moved = await claim, False
+                claim, moved = await claiming, False
             else:
-                ok, moved = await asyncio.gather(claim, self.engine.versions_moved(ns, model_name, seen))
-            if not ok:
+                claim, moved = await asyncio.gather(claiming, self.engine.versions_moved(ns, model_name, seen))
+            if claim is None:
                 log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
                 self.engine.queue.schedule(("model", ns, model_name))
                 continue
@@ -141,13 +135,13 @@ class Healer:
             remediation = Remediation(
                 incident=rec.name,
                 version=name,
-                status=claimed,
+                status=claim.status,
                 opened_at=parse_time(rec.body["metadata"].get("creationTimestamp")),
+                claim=claim,
             )
             current = statuses[name]
             if current.stage == "RolledBack":
                 # A previous holder already rolled back before it died: only close.
-                remediation.restored = None
                 remediation.actions.append(
                     IncidentAction(
                         playbook=PLAYBOOK,
@@ -200,50 +194,33 @@ class Healer:
     async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
         """Record the actions and move the Incident to Remediated or Failed.
 
-        Only the fields the healer owns are written, on top of the Incident as it is
-        now and with a resourceVersion precondition, so a concurrent writer's status
-        (a user's condition, another controller's action) is never overwritten.
+        Through :meth:`modelreg.healing.Healing.close`: only the fields the healer
+        owns are written, on top of the Incident as it is now and with a
+        resourceVersion precondition, so a concurrent writer's status (a user's
+        condition, another controller's action) is never overwritten, and an
+        Incident whose claim another healer took over meanwhile is not closed.
+        A manual rollback's Incident is claimed first, under its own playbook.
         """
-        from modelreg.controller.engine import inc_path
-
-        rec = self.engine.store.incidents.get((ns, remediation.incident))
-        if rec is None:
-            return
-        for _attempt in range(8):
-            current = IncidentStatus.model_validate(rec.status)
-            base = remediation.status
-            patch = {
-                "metadata": {"resourceVersion": rec.body["metadata"]["resourceVersion"]},
-                "status": {
-                    "phase": remediation.phase,
-                    "reason": remediation.reason or None,
-                    "actions": [
-                        a.model_dump(mode="json", by_alias=True, exclude_none=True)
-                        for a in [*current.actions, *remediation.actions][-64:]
-                    ],
-                    "closedAt": now.isoformat().replace("+00:00", "Z"),
-                    "claimExpiresAt": None,
-                    "claimedBy": base.claimed_by,
-                    "occurrences": max(current.occurrences, base.occurrences),
-                    "snapshots": current.snapshots or base.snapshots,
-                    "firstSeen": (current.first_seen or base.first_seen or now).isoformat().replace("+00:00", "Z"),
-                    "lastSeen": (current.last_seen or base.last_seen or now).isoformat().replace("+00:00", "Z"),
-                },
-            }
-            try:
-                out = await self.engine.client.merge_patch(inc_path(ns, rec.name) + "/status", patch)
-            except ApiError as err:
-                if err.not_found:
-                    self.engine.store.delete_incident(ns, rec.name)
+        claim = remediation.claim
+        try:
+            if claim is None:
+                rec = self.engine.store.incidents.get((ns, remediation.incident))
+                if rec is None:
                     return
-                if not err.conflict:
-                    raise
-                fresh = await self.engine.client.get(inc_path(ns, rec.name))
-                self.engine.store.upsert_incident(fresh)
-                rec = self.engine.store.incidents[(ns, rec.name)]
-                continue
-            self.engine.store.upsert_incident(out)
-            break
+                claim = await self.for_playbook(claims.playbook_of(rec.body)).claim(rec.body, now=now)
+                if claim is None:
+                    log.info("incident %s/%s: claimed by another healer; it closes it", ns, remediation.incident)
+                    return
+                healing = self.for_playbook(claim.playbook)
+            else:
+                healing = self.healing
+            if remediation.phase not in ("Remediated", "Failed"):
+                raise ValueError(f"cannot close with phase {remediation.phase}")
+            phase: claims.ClosedPhase = "Remediated" if remediation.phase == "Remediated" else "Failed"
+            closed = await healing.close(claim, phase, remediation.reason, remediation.actions, now=now)
+        except ClaimError as err:
+            log.warning("not closed: %s", err)
+            return
         log.info(
             "incident %s/%s %s%s: %s",
             ns,
@@ -262,27 +239,5 @@ class Healer:
             None,
             lifecycle.Event(remediation.incident, kind_type, reason, summary or remediation.phase),
             kind="Incident",
-            uid=str(rec.body["metadata"].get("uid", "")),
+            uid=closed.uid,
         )
-
-    async def _write(self, ns: str, rec: IncidentRec, status: IncidentStatus, *, check: bool) -> bool:
-        from modelreg.controller.engine import inc_path
-
-        patch: dict = {"status": status.wire()}
-        for key in ("reason", "claimExpiresAt", "closedAt"):
-            patch["status"].setdefault(key, None)
-        if check:
-            patch["metadata"] = {"resourceVersion": rec.body["metadata"]["resourceVersion"]}
-        try:
-            out = await self.engine.client.merge_patch(inc_path(ns, rec.name) + "/status", patch)
-        except ApiError as err:
-            if err.conflict:
-                fresh = await self.engine.client.get(inc_path(ns, rec.name))
-                self.engine.store.upsert_incident(fresh)
-                return False
-            if err.not_found:
-                self.engine.store.delete_incident(ns, rec.name)
-                return False
-            raise
-        self.engine.store.upsert_incident(out)
-        return True

@@ -135,6 +135,9 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             await engine.stop()
             await engine.client.close()
 
+    from modelreg.controller import notifier  # IncidentNotifier deliveries, beside the engine (SPEC §9)
+
+    notifier.register(list(args.namespace), tuple(args.exclude_namespace))
     liveness = None
     if args.liveness_port > 0:
         if _port_free(args.liveness_port):
