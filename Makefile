@@ -6,7 +6,7 @@ MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
 .PHONY: help venv test-deps test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
-	dev-cluster-down demo control-plane clean
+	dev-cluster-down demo control-plane clean dist
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -65,3 +65,6 @@ demo: control-plane ## run the walkthrough on the local control plane
 
 clean: ## remove the virtual environment and caches (not the control-plane cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+dist: venv ## build the sdist and the wheel into dist/ (python -m build; what a release publishes)
+	bash hack/dist.sh dist
