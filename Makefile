@@ -6,7 +6,7 @@ MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
 .PHONY: help venv test-deps test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
-	dev-cluster-down demo control-plane clean dist
+	dev-cluster-down demo control-plane clean dist chart-package chart-readme
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -68,3 +68,9 @@ clean: ## remove the virtual environment and caches (not the control-plane cache
 
 dist: venv ## build the sdist and the wheel into dist/ (python -m build; what a release publishes)
 	bash hack/dist.sh dist
+
+chart-package: venv ## helm lint --strict + helm package into dist/ (CHART_REPO=oci://... also pushes)
+	bash hack/chart-package.sh dist $(CHART_REPO) $(CHART_PUSH_FLAGS)
+
+chart-readme: venv ## regenerate charts/modelreg/README.md from Chart.yaml and values.yaml
+	$(PY) -m modelreg.deploy.chartdoc

@@ -58,3 +58,45 @@ def chart_crd_templates(crds: Mapping[str, str]) -> dict[str, str]:
 
 def read_crd_dir(crd_dir: Path) -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(crd_dir.glob("*.yaml"))}
+
+
+# --------------------------------------------------------------------------- Artifact Hub
+
+ARTIFACTHUB_CRDS_KEY = "  artifacthub.io/crds: |\n"
+
+
+def artifacthub_crds(crds: Mapping[str, str]) -> str:
+    """The ``artifacthub.io/crds`` annotation's value (a YAML list) for the CRD files ``crds``."""
+    import yaml
+
+    entries = []
+    for _, text in sorted(crds.items()):
+        doc = yaml.safe_load(text)
+        spec = doc["spec"]
+        (storage,) = [v for v in spec["versions"] if v.get("storage")]
+        description = storage.get("schema", {}).get("openAPIV3Schema", {}).get("description", "")
+        entries.append(
+            {
+                "kind": spec["names"]["kind"],
+                "version": storage["name"],
+                "name": doc["metadata"]["name"],
+                "displayName": spec["names"]["kind"],
+                "description": description,
+            }
+        )
+    entries.sort(key=lambda e: e["kind"])
+    return yaml.safe_dump(entries, sort_keys=False, width=1000)
+
+
+def with_artifacthub_crds(chart_yaml: str, crds: Mapping[str, str]) -> str:
+    """``Chart.yaml``'s text with its ``artifacthub.io/crds`` block replaced (indented under annotations)."""
+    lines = chart_yaml.splitlines(keepends=True)
+    try:
+        start = lines.index(ARTIFACTHUB_CRDS_KEY)
+    except ValueError:
+        raise ValueError(f"Chart.yaml has no line {ARTIFACTHUB_CRDS_KEY.strip()!r} under annotations") from None
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
+        end += 1
+    block = "".join(f"    {line}\n" for line in artifacthub_crds(crds).splitlines())
+    return "".join(lines[: start + 1]) + block + "".join(lines[end:])

@@ -329,7 +329,7 @@ def sync_chart_crds(chart: Path = CHART_DIR, crd_dir: Path = REPO_DIR / "crds") 
     An older layout's byte copies of crds/*.yaml in the chart's crds/ are removed (Helm would
     otherwise install those too); other files there are left alone.
     """
-    from modelreg.deploy.chartcrds import TEMPLATE_SUBDIR, chart_crd_templates, read_crd_dir
+    from modelreg.deploy.chartcrds import TEMPLATE_SUBDIR, chart_crd_templates, read_crd_dir, with_artifacthub_crds
 
     sources = read_crd_dir(crd_dir)
     changed: list[str] = []
@@ -340,6 +340,12 @@ def sync_chart_crds(chart: Path = CHART_DIR, crd_dir: Path = REPO_DIR / "crds") 
         if not dst.is_file() or dst.read_text(encoding="utf-8") != text:
             dst.write_text(text, encoding="utf-8")
             changed.append(str(dst.relative_to(chart)))
+    chart_yaml = chart / "Chart.yaml"
+    current = chart_yaml.read_text(encoding="utf-8")
+    updated = with_artifacthub_crds(current, sources)
+    if updated != current:
+        chart_yaml.write_text(updated, encoding="utf-8")
+        changed.append("Chart.yaml (artifacthub.io/crds)")
     for stale in [*target.glob("*.yaml"), *(chart / "crds").glob("*.yaml")]:
         if stale.name in sources and stale.parent == target:
             continue
