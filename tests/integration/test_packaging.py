@@ -78,10 +78,11 @@ def test_distributions_are_named_by_the_pyproject_version(installed: Installed) 
     assert "modelreg = modelreg.cli.main:main" in entry_points
     assert "kubectl-modelreg = modelreg.cli.main:main" in entry_points
     assert "License-Expression: Apache-2.0" in metadata
+    assert f"modelreg-{VERSION}.dist-info/licenses/LICENSE" in names, "the wheel carries the license text"
     assert not any(n.startswith(("tests/", "charts/", "hack/")) for n in names), "the wheel carries only the package"
     with tarfile.open(installed.sdist) as sdist:
         members = {m.name.split("/", 1)[1] for m in sdist.getmembers() if "/" in m.name}
-    assert {"pyproject.toml", "README.md", "operator/modelreg/api/models.py"} <= members
+    assert {"pyproject.toml", "README.md", "LICENSE", "operator/modelreg/api/models.py"} <= members
 
 
 def test_imports_come_from_the_virtualenv_not_the_checkout(installed: Installed) -> None:
