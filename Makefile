@@ -6,7 +6,7 @@ MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
 .PHONY: help venv test-deps test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
-	dev-cluster-down demo control-plane clean dist chart-package chart-readme
+	dev-cluster-down demo control-plane clean dist chart-package chart-readme image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -74,3 +74,6 @@ chart-package: venv ## helm lint --strict + helm package into dist/ (CHART_REPO=
 
 chart-readme: venv ## regenerate charts/modelreg/README.md from Chart.yaml and values.yaml
 	$(PY) -m modelreg.deploy.chartdoc
+
+image: test-deps ## build the image from the Dockerfile with buildah + mmdebstrap (no Docker; IMAGE=localhost/modelreg:dev)
+	bash hack/build-image.sh $(IMAGE)
