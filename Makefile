@@ -6,7 +6,7 @@ MODELREG := $(VENV)/bin/modelreg
 PYTEST_ARGS ?=
 
 .PHONY: help venv test-deps test test-unit test-integration test-faults test-deploy bench bench-quick lint crds dev-cluster \
-	dev-cluster-down demo control-plane clean
+	dev-cluster-down demo control-plane clean dist chart-package chart-readme image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -65,3 +65,15 @@ demo: control-plane ## run the walkthrough on the local control plane
 
 clean: ## remove the virtual environment and caches (not the control-plane cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+dist: venv ## build the sdist and the wheel into dist/ (python -m build; what a release publishes)
+	bash hack/dist.sh dist
+
+chart-package: venv ## helm lint --strict + helm package into dist/ (CHART_REPO=oci://... also pushes)
+	bash hack/chart-package.sh dist $(CHART_REPO) $(CHART_PUSH_FLAGS)
+
+chart-readme: venv ## regenerate charts/modelreg/README.md from Chart.yaml and values.yaml
+	$(PY) -m modelreg.deploy.chartdoc
+
+image: test-deps ## build the image from the Dockerfile with buildah + mmdebstrap (no Docker; IMAGE=localhost/modelreg:dev)
+	bash hack/build-image.sh $(IMAGE)

@@ -5,9 +5,10 @@
 #   hack/render-manifests.sh           # write the files
 #   hack/render-manifests.sh --check   # exit 1 (and show a diff) if they are stale
 #
-# It first copies crds/*.yaml into charts/modelreg/crds/ (run it after `make crds` too).
-# tests/integration/test_deploy.py fails when the committed manifests differ from a fresh
-# render, and tests/unit/test_chart.py when the chart's CRDs differ from crds/.
+# It first writes crds/*.yaml as the chart's CRD templates, charts/modelreg/templates/crds/
+# (`make crds` runs it). tests/integration/test_deploy.py fails when the committed manifests
+# differ from a fresh render, and tests/unit/test_crds_in_sync.py when the chart's CRD
+# templates differ from crds/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="${PYTHON:-$root/.venv/bin/python}"

@@ -141,10 +141,10 @@ def tools(kube: Any, helm_bin: Path, kubectl_bin: Path) -> Iterator[Tools]:
 @pytest.fixture(scope="module")
 def chart_crds(tools: Tools) -> list[subprocess.CompletedProcess[str]]:
     """The chart's CRDs applied the documented upgrade way, twice; Established."""
-    runs = [
-        tools.kubectl_run("apply", "--server-side", "--force-conflicts", "-f", str(CHART / "crds")) for _ in range(2)
-    ]
-    names = [render.parse_documents(p.read_text())[0]["metadata"]["name"] for p in (CHART / "crds").glob("*.yaml")]
+    files = [*sorted((REPO / "crds").glob("*.yaml")), *sorted((CHART / "crds").glob("*.yaml"))]
+    args = [a for path in files for a in ("-f", str(path))]
+    runs = [tools.kubectl_run("apply", "--server-side", "--force-conflicts", *args) for _ in range(2)]
+    names = [render.parse_documents(p.read_text())[0]["metadata"]["name"] for p in files]
     tools.kubectl_run("wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in names])
     return runs
 
@@ -511,7 +511,7 @@ def test_pod_security_check_is_live(tools: Tools, namespace: str) -> None:
 def test_crd_upgrade_path_applies_twice(tools: Tools, chart_crds: list[subprocess.CompletedProcess[str]]) -> None:
     for proc in chart_crds:
         lines = [line for line in proc.stdout.splitlines() if line.strip()]
-        assert len(lines) == len(list((CHART / "crds").glob("*.yaml"))), proc.stdout
+        assert len(lines) == len([*(REPO / "crds").glob("*.yaml"), *(CHART / "crds").glob("*.yaml")]), proc.stdout
         assert all(line.endswith("serverside-applied") for line in lines), proc.stdout
 
 
@@ -521,7 +521,7 @@ def test_crd_upgrade_after_helm_install_needs_force_conflicts(tools: Tools) -> N
     A scratch copy of the RegisteredModel CRD (own group) stands in for the installed one.
     """
     group = f"upgrade-{secrets.token_hex(3)}.modelreg.io"
-    doc = yaml.safe_load((CHART / "crds" / "modelreg.io_registeredmodels.yaml").read_text())
+    doc = yaml.safe_load((REPO / "crds" / "modelreg.io_registeredmodels.yaml").read_text())
     doc["metadata"]["name"] = f"{doc['spec']['names']['plural']}.{group}"
     doc["spec"]["group"] = group
     old = json.loads(json.dumps(doc))

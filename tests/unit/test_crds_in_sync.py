@@ -59,3 +59,51 @@ def test_crd_names_and_columns_follow_spec() -> None:
     for doc in by_kind.values():
         assert doc["spec"]["names"]["categories"] == ["modelreg"]
         assert doc["spec"]["versions"][0]["subresources"] == {"status": {}}
+
+
+CHART_CRD_DIR = Path(__file__).resolve().parents[2] / "charts" / "modelreg" / "templates" / "crds"
+
+
+def test_chart_crd_templates_are_made_from_crds_dir() -> None:
+    """charts/modelreg/templates/crds/ holds exactly crds/, as chart templates (`make crds`)."""
+    from modelreg.deploy.chartcrds import chart_crd_templates, read_crd_dir
+
+    expected = chart_crd_templates(read_crd_dir(CRD_DIR))
+    committed = read_crd_dir(CHART_CRD_DIR)
+    assert sorted(committed) == sorted(expected), "run `make crds`"
+    for name, text in expected.items():
+        assert committed[name] == text, f"charts/modelreg/templates/crds/{name} is stale: run `make crds`"
+
+
+def test_chart_crd_template_is_the_crd_plus_guard_and_keep_annotation() -> None:
+    import re
+
+    import yaml
+
+    from modelreg.deploy.chartcrds import chart_crd_template
+
+    for name, text in crdgen.render_all().items():
+        template = chart_crd_template(name, text)
+        lines = template.splitlines()
+        assert lines[0] == "{{- if .Values.crds.install }}" and lines[-1] == "{{- end }}"
+        # what Helm renders with crds.keep=true, and with crds.keep=false
+        kept = re.sub(r"^\s*\{\{-? (if \.Values\.crds\.\w+|end) \}\}\n", "", template, flags=re.M)
+        doc = yaml.safe_load(kept)
+        assert doc["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        assert doc == yaml.safe_load(text)
+        unkept = re.sub(r"  \{\{- if \.Values\.crds\.keep \}\}\n.*?  \{\{- end \}\}\n", "", template, flags=re.S)
+        unkept = re.sub(r"^\{\{-? (if \.Values\.crds\.install|end) \}\}\n", "", unkept, flags=re.M)
+        assert yaml.safe_load(unkept) == yaml.safe_load(text)
+
+
+def test_chart_crd_template_keeps_braces_literal_and_rejects_other_shapes() -> None:
+    import pytest
+
+    from modelreg.deploy.chartcrds import chart_crd_template
+
+    text = "apiVersion: v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x\nspec:\n  d: '{{ x }}'\n"
+    assert "d: '{{ \"{{\" }} x }}'" in chart_crd_template("x.yaml", text)
+    with pytest.raises(ValueError, match="metadata"):
+        chart_crd_template("x.yaml", "kind: X\n")
+    with pytest.raises(ValueError, match="annotations"):
+        chart_crd_template("x.yaml", "metadata:\n  name: x\n  annotations:\n    a: b\n")

@@ -18,6 +18,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _install_crds(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        from modelreg.kube.crds import crd_texts
+
+        try:
+            texts = crd_texts(Path(args.dir) if args.dir else None)
+        except (OSError, ValueError) as err:
+            print(f"error: --dir {args.dir}: {err}", file=sys.stderr)
+            return 1
+        sys.stdout.write("".join(f"---\n{text}" for text in texts))
+        return 0
+
     from modelreg.kube import credentials
     from modelreg.kube.crds import install_crds
 
@@ -53,6 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     crds = sub.add_parser("install-crds", help="install or upgrade the CRDs (server-side apply)")
     _credential_arguments(crds)
     crds.add_argument("--dir", default=None, help="a crds/ directory (default: generated from this version)")
+    crds.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the CRDs (YAML) that would be applied; contacts no cluster",
+    )
     crds.set_defaults(func=_install_crds)
 
     from modelreg.cli.user import register as register_user

@@ -2,8 +2,10 @@
 
     python -m modelreg.deploy.render [--helm PATH] [--check]
 
-* First, ``crds/*.yaml`` are copied byte for byte into ``charts/modelreg/crds/`` (unless
-  ``--check``), next to Kopf's two peering CRDs, which only the chart has.
+* First (unless ``--check``), each ``crds/*.yaml`` becomes the chart template
+  ``charts/modelreg/templates/crds/<name>`` (:mod:`modelreg.deploy.chartcrds`: the same CRD
+  behind ``crds.install``, with ``helm.sh/resource-policy: keep`` under ``crds.keep``), so
+  that ``helm upgrade`` upgrades the CRDs.
 
 * ``manifests/base`` is ``helm template --include-crds`` with the chart's default values
   (release ``modelreg`` in namespace ``modelreg``), one file per chart template, plus a
@@ -135,9 +137,9 @@ def object_id(doc: Mapping[str, Any]) -> ObjectId:
 
 
 def _file_for(source: str) -> str:
-    """manifests file name of a chart template: crds/* -> crds.yaml, templates/x.yaml -> x.yaml."""
+    """manifests file name of a chart template: crds/*, templates/crds/* -> crds.yaml, templates/x.yaml -> x.yaml."""
     parts = source.split("/")
-    if len(parts) >= 2 and parts[1] == "crds":
+    if (len(parts) >= 2 and parts[1] == "crds") or parts[1:3] == ["templates", "crds"]:
         return "crds.yaml"
     return parts[-1] if parts[-1].endswith(".yaml") else "resources.yaml"
 
@@ -322,14 +324,34 @@ def diff_manifests(files: Mapping[str, str], root: Path = MANIFESTS_DIR) -> list
 
 
 def sync_chart_crds(chart: Path = CHART_DIR, crd_dir: Path = REPO_DIR / "crds") -> list[str]:
-    """Copy crds/*.yaml byte for byte into the chart's crds/ (Kopf's peering CRDs stay). Returns changed names."""
+    """Write the chart's CRD templates from crds/*.yaml (and drop stale ones). Returns changed paths.
+
+    An older layout's byte copies of crds/*.yaml in the chart's crds/ are removed (Helm would
+    otherwise install those too); other files there are left alone.
+    """
+    from modelreg.deploy.chartcrds import TEMPLATE_SUBDIR, chart_crd_templates, read_crd_dir, with_artifacthub_crds
+
+    sources = read_crd_dir(crd_dir)
     changed: list[str] = []
-    for src in sorted(crd_dir.glob("*.yaml")):
-        dst = chart / "crds" / src.name
-        data = src.read_bytes()
-        if not dst.is_file() or dst.read_bytes() != data:
-            dst.write_bytes(data)
-            changed.append(src.name)
+    target = chart / TEMPLATE_SUBDIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in chart_crd_templates(sources).items():
+        dst = target / name
+        if not dst.is_file() or dst.read_text(encoding="utf-8") != text:
+            dst.write_text(text, encoding="utf-8")
+            changed.append(str(dst.relative_to(chart)))
+    chart_yaml = chart / "Chart.yaml"
+    current = chart_yaml.read_text(encoding="utf-8")
+    updated = with_artifacthub_crds(current, sources)
+    if updated != current:
+        chart_yaml.write_text(updated, encoding="utf-8")
+        changed.append("Chart.yaml (artifacthub.io/crds)")
+    for stale in [*target.glob("*.yaml"), *(chart / "crds").glob("*.yaml")]:
+        if stale.name in sources and stale.parent == target:
+            continue
+        if stale.parent == target or stale.name in sources:
+            stale.unlink()
+            changed.append(f"{stale.relative_to(chart)} (removed)")
     return changed
 
 
@@ -341,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     helm = args.helm or ensure_helm()
     if not args.check:
         for name in sync_chart_crds():
-            print(f"copied crds/{name} into {CHART_DIR / 'crds'}")
+            print(f"wrote {CHART_DIR / name}")
     files = render_manifests(helm)
     if args.check:
         problems = diff_manifests(files)

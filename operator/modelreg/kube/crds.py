@@ -23,6 +23,20 @@ def crd_documents(crd_dir: Path | None = None) -> list[dict[str, Any]]:
     return docs
 
 
+def crd_texts(crd_dir: Path | None = None) -> list[str]:
+    """The CRD files' YAML text: ``crd_dir``'s ``*.yaml``, else generated (what ``crds/`` holds)."""
+    if crd_dir is None:
+        from modelreg.api.crdgen import render_all
+
+        return [text for _, text in sorted(render_all().items())]
+    if not crd_dir.is_dir():
+        raise ValueError("not a directory")
+    texts = [path.read_text(encoding="utf-8") for path in sorted(crd_dir.glob("*.yaml"))]
+    if not texts:
+        raise ValueError("holds no *.yaml files")
+    return texts
+
+
 def install_crds(api: client.ApiClient, crd_dir: Path | None = None, timeout: float = 60.0) -> list[str]:
     """Server-side apply every CRD and wait until each is Established. Returns their names."""
     ext = client.ApiextensionsV1Api(api)
