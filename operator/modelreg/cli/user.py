@@ -203,10 +203,31 @@ def snapshot_drift(last: Mapping[str, Any] | None) -> float | None:
     return None
 
 
+CONCLUSIVE = ("Healthy", "Degraded", "Critical")
+
+
+def conclusive_values(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The last conclusive snapshot as ``{name, at, verdict, metrics, drift}`` ({} when none).
+
+    An Inconclusive snapshot (too few samples, no configured metric) says nothing about
+    the model, so its values are never shown as the version's (SPEC §2). Statuses
+    written before ``lastConclusive`` carried metrics fall back to ``lastSnapshot`` when
+    that one is the conclusive one.
+    """
+    last = _get(status, "lastSnapshot") or {}
+    conclusive = _get(status, "lastConclusive") or {}
+    if conclusive.get("metrics"):
+        return conclusive
+    if last.get("verdict") in CONCLUSIVE and (not conclusive or conclusive.get("name") == last.get("name")):
+        return last
+    return {}
+
+
 def fleet_row(model: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]] | None, now: datetime) -> dict[str, Any]:
     """One fleet entry from a RegisteredModel dict; ``incidents`` None means they could not be read."""
     last = _get(model, "status", "lastSnapshot") or {}
-    metrics = last.get("metrics") or {}
+    values = conclusive_values(model.get("status"))
+    metrics = values.get("metrics") or {}
     return {
         "namespace": _get(model, "metadata", "namespace") or "",
         "name": _get(model, "metadata", "name") or "",
@@ -217,9 +238,11 @@ def fleet_row(model: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]] |
         "lastSnapshotAt": last.get("at"),
         "lastSnapshotAge": age_since(last.get("at"), now) if last.get("at") else None,
         "verdict": last.get("verdict"),
+        "latestInconclusive": bool(last) and last.get("verdict") not in CONCLUSIVE,
+        "valuesFrom": values.get("name"),
         "errorRate": metrics.get("errorRate"),
         "oodRate": metrics.get("oodRate"),
-        "drift": snapshot_drift(last),
+        "drift": snapshot_drift(values),
         "incidents": None if incidents is None else count_open_incidents(model, incidents),
     }
 
@@ -237,6 +260,13 @@ FLEET_HEADERS = (
 )
 
 
+def _snapshot_age_cell(row: Mapping[str, Any]) -> Any:
+    """The age of the latest snapshot, ``30s (Inconclusive)`` when its values are not shown."""
+    if row.get("latestInconclusive"):
+        return f"{row['lastSnapshotAge'] or '-'} ({row['verdict']})"
+    return row["lastSnapshotAge"]
+
+
 def fleet_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return render_table(
         FLEET_HEADERS,
@@ -246,7 +276,7 @@ def fleet_table(rows: Sequence[Mapping[str, Any]]) -> str:
                 r["model"],
                 r["version"],
                 r["health"],
-                r["lastSnapshotAge"],
+                _snapshot_age_cell(r),
                 r["errorRate"],
                 r["oodRate"],
                 r["drift"],

@@ -689,7 +689,13 @@ def apply_snapshot(
         drift=evaluation.drift.value if evaluation.drift is not None else None,
     )
     if evaluation.verdict in ("Healthy", "Degraded", "Critical"):
-        new.last_conclusive = ConclusiveSnapshot(name=snapshot_name, at=snapshot_at, verdict=evaluation.verdict)
+        new.last_conclusive = ConclusiveSnapshot(
+            name=snapshot_name,
+            at=snapshot_at,
+            verdict=evaluation.verdict,
+            metrics=evaluation.metrics,
+            drift=evaluation.drift.value if evaluation.drift is not None else None,
+        )
     due = False
     if stage == "Sandbox":
         gates = new.gates or Gates(sandbox_since=now)
