@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from modelreg.cli.style import Style
+
 if TYPE_CHECKING:
     from kubernetes import client
 
@@ -903,7 +905,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.output:
         emit(dump(strip_managed_fields(obj), args.output))
     else:
-        emit(format_status(obj, utcnow()))
+        emit(Style(sys.stdout).status(format_status(obj, utcnow())))
     return 0
 
 
@@ -1018,7 +1020,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         emit(dump(rows, args.output))
     else:
         if rows:
-            emit(fleet_table(rows))
+            emit(Style(sys.stdout).table_column(fleet_table(rows), "HEALTH"))
         emit(fleet_summary(rows))
     return fleet_exit_code(rows)
 
