@@ -55,3 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     watching.register(sub)
     completion.register(sub)
+    from modelreg.dashboard import server as dashboard
+
+    dashboard.register(sub)
