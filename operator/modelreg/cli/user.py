@@ -899,6 +899,10 @@ def command(func: Handler) -> Handler:
 
 @command
 def cmd_status(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", False):  # `--watch` is added by modelreg.cli.watching
+        from modelreg.cli.watching import run_status_watch
+
+        return run_status_watch(args, format_status)
     kube = connect(args, args.namespace)
     with kube.api:
         obj = kube.get(RMODELS, args.name)

@@ -265,6 +265,9 @@ def run_status_watch(args: argparse.Namespace, render: Callable[[Obj, datetime],
     """Redraw ``modelreg status NAME`` on every change until Ctrl-C (or deletion)."""
     from modelreg.cli.user import connect, emit, error_message, warn
 
+    if getattr(args, "output", None):
+        warn("error: --watch cannot be combined with -o")
+        return 2
     tty = sys.stdout.isatty()
     painter = style.Style(sys.stdout)
     try:
@@ -299,7 +302,7 @@ def run_status_watch(args: argparse.Namespace, render: Callable[[Obj, datetime],
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from modelreg.cli.user import _connection_args, cmd_status, format_status
+    from modelreg.cli.user import _connection_args
 
     p = sub.add_parser(
         "wait",
@@ -322,18 +325,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _connection_args(p)
     p.set_defaults(func=run_wait)
 
-    # `status NAME --watch`: the status verb is registered by modelreg.cli.user; --watch is added here.
+    # `status NAME --watch`: the status verb is registered by modelreg.cli.user (whose
+    # cmd_status hands a --watch over to run_status_watch); the option is added here.
     status = sub.choices.get("status")
     if status is not None:
         status.add_argument("-w", "--watch", action="store_true", help="redraw on every change (Ctrl-C to stop)")
-        plain = status.get_default("func") or cmd_status
-
-        def status_or_watch(args: argparse.Namespace) -> int:
-            if getattr(args, "watch", False):
-                if args.output:
-                    print("error: --watch and -o cannot be combined", file=sys.stderr)
-                    return 2
-                return run_status_watch(args, format_status)
-            return int(plain(args) or 0)
-
-        status.set_defaults(func=status_or_watch)

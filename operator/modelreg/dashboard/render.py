@@ -259,7 +259,7 @@ def build_series(versions: Sequence[Obj], snapshots: Sequence[Obj], policy_sourc
 
 
 PALETTE = ("#0969da", "#8250df", "#1a7f37", "#bf3989", "#953800", "#0a3069")
-W, H, ML, MR, MT, MB = 560, 210, 56, 86, 12, 34
+W, H, ML, MR, MT, MB = 560, 226, 56, 86, 28, 34
 
 
 def chart_svg(s: Series, now: datetime) -> str:
@@ -291,8 +291,7 @@ def chart_svg(s: Series, now: datetime) -> str:
         f'<svg class="chart" role="img" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
         f'data-metric="{esc(s.metric)}" data-y0="{y0!r}" data-y1="{y1!r}" data-top="{MT}" data-bottom="{H - MB}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{esc(s.metric)}</title>',
-        f'<text x="{ML}" y="{MT + 2}" font-size="13" font-weight="600" dy="0.8em" fill="#1d2430">'
-        f"{esc(s.metric)}</text>",
+        f'<text x="{ML}" y="6" font-size="13" font-weight="600" dy="0.8em" fill="#1d2430">{esc(s.metric)}</text>',
         f'<line x1="{ML}" y1="{H - MB}" x2="{W - MR}" y2="{H - MB}" stroke="#d9dde3"/>',
         f'<line x1="{ML}" y1="{MT}" x2="{ML}" y2="{H - MB}" stroke="#d9dde3"/>',
     ]
