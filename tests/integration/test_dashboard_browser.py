@@ -4,7 +4,8 @@ Chromium and chromedriver come from Debian (hack/test-packages.txt), never from
 Selenium's own downloads (which cannot work here). What a person would check, while
 the operator rolls a model back: the fleet row turns Critical, the rollback appears on
 the model's stage timeline without a reload, the threshold line sits at the policy's
-value, and the model card shows UTF-8 intact. Screenshots go to docs/images/.
+value, and the model card shows UTF-8 intact. With MODELREG_UPDATE_SCREENSHOTS=1 the
+screenshots it takes replace those of docs/images/ (shown in the README).
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def until(driver: Any, script: str, timeout: float = 90.0, what: str = "") -> An
 
 
 def test_fleet_and_model_pages_follow_a_rollback(
-    operator: OperatorProcess, k: Cluster, kube: Any, namespace: str, browser: Any
+    operator: OperatorProcess, k: Cluster, kube: Any, namespace: str, browser: Any, tmp_path: Path
 ) -> None:
+    # The README's screenshots: refreshed with MODELREG_UPDATE_SCREENSHOTS=1, else taken into tmp_path.
+    images = IMAGES if os.environ.get("MODELREG_UPDATE_SCREENSHOTS") == "1" else tmp_path
     policy = {"mode": "Automatic", "consecutiveBreaches": 2, "criteria": {"errorRate": {"max": 0.05}}}
     for name, version in (("fraud-detector-3-0-2", "3.0.2"), ("fraud-detector-3-1-0", "3.1.0")):
         k.model(name, model_name="fraud-detector", version=version, promotionPolicy=NO_WAIT,
@@ -103,8 +106,8 @@ def test_fleet_and_model_pages_follow_a_rollback(
         assert browser.execute_script("return window.__kept;") == "no reload"
         cells = browser.execute_script(f"return Array.from({row}.cells).map(c => c.textContent.trim());")
         assert cells[1:4] == ["fraud-detector", "3.1.0", "Critical"] and cells[5] == "0.083", cells
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        browser.save_screenshot(str(IMAGES / "dashboard-fleet.png"))
+        images.mkdir(parents=True, exist_ok=True)
+        assert browser.save_screenshot(str(images / "dashboard-fleet.png"))
 
         # The model page, while the operator rolls 3.1.0 back.
         browser.find_element("link text", "fraud-detector").click()
@@ -120,6 +123,12 @@ def test_fleet_and_model_pages_follow_a_rollback(
         )
         assert browser.execute_script("return window.__kept;") == "no reload"
 
+        # Both breaching snapshots marked (the operator writes snapshot verdicts after the versions).
+        until(
+            browser,
+            "document.querySelectorAll('svg.chart[data-metric=\"errorRate\"] circle.breach').length === 2",
+            what="both breaches marked",
+        )
         # The threshold line sits at the policy's value on the chart's own scale.
         line = browser.execute_script(
             "const s = document.querySelector('svg.chart[data-metric=\"errorRate\"]');"
@@ -145,4 +154,4 @@ def test_fleet_and_model_pages_follow_a_rollback(
         assert incidents >= 1
         browser.set_window_size(1360, 2200)
         time.sleep(0.5)
-        browser.save_screenshot(str(IMAGES / "dashboard-model.png"))
+        assert browser.save_screenshot(str(images / "dashboard-model.png"))

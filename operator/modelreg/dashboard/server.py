@@ -50,6 +50,7 @@ class Cache:
     items: dict[str, dict[tuple[str, str], Obj]] = field(default_factory=lambda: {k: {} for k in KINDS})
     notes: dict[str, str] = field(default_factory=dict)  # kind -> why it is not (fully) shown
     forbidden: set[str] = field(default_factory=set)
+    synced: set[str] = field(default_factory=set)  # kinds listed (or found forbidden) at least once
     generation: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     listeners: list[Callable[[], None]] = field(default_factory=list)
@@ -103,6 +104,7 @@ class Watcher(threading.Thread):
                 }
                 with self.cache.lock:
                     self.cache.items[self.kind] = items
+                    self.cache.synced.add(self.kind)
                     self.cache.forbidden.discard(self.kind)
                     self.cache.notes.pop(self.kind, None)
                 self.cache.changed()
@@ -138,6 +140,7 @@ class Watcher(threading.Thread):
                 if err.status == 403:
                     where = f"namespace {self.namespace}" if self.namespace else "all namespaces"
                     with self.cache.lock:
+                        self.cache.synced.add(self.kind)
                         self.cache.forbidden.add(self.kind)
                         self.cache.items[self.kind] = {}
                         self.cache.notes[self.kind] = (
@@ -242,7 +245,17 @@ class Dashboard:
         incidents = self.cache.snapshot("incidents")
         return "Fleet", render.fleet_content(models or [], incidents, self.notes(*KINDS), now)
 
+    async def synced(self, timeout: float = 10.0) -> None:
+        """Until every kind was listed once (or found forbidden), so a first page is not empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.cache.lock:
+                if self.cache.synced >= set(KINDS):
+                    return
+            await asyncio.sleep(0.05)
+
     async def page(self, request: web.Request) -> web.Response:
+        await self.synced()
         title, inner = self.content(request.path)
         return web.Response(text=render.page(title, inner, self.context), content_type="text/html", charset="utf-8")
 
@@ -258,6 +271,9 @@ class Dashboard:
 
         self.cache.listeners.append(notify)
         last = None
+        # The first round sends the page as it is now: a change between the page's own
+        # request and this subscription would otherwise never reach the browser.
+        wake.set()
         try:
             await resp.write(b"retry: 2000\n\n")
             while True:
