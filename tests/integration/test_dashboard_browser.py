@@ -98,6 +98,17 @@ def test_fleet_and_model_pages_follow_a_rollback(
         until(browser, f"{row} && {row}.getAttribute('data-health') === 'Healthy'", what="fraud-detector Healthy")
         until(browser, "document.getElementById('live').textContent === 'live'", what="the live connection")
 
+        # Sortable and filterable, in the page.
+        models = "Array.from(document.querySelectorAll('#fleet tbody tr')).map(r => r.dataset.model)"
+        header = "document.querySelectorAll('#fleet th')[1]"
+        browser.execute_script(f"{header}.click(); {header}.click();")  # Model, descending
+        assert browser.execute_script(f"return {models};") == ["fraud-detector", "churn"]
+        browser.find_element("id", "filter").send_keys("churn")
+        visible = "Array.from(document.querySelectorAll('#fleet tbody tr')).filter(r => r.style.display !== 'none')"
+        assert browser.execute_script(f"return {visible}.map(r => r.dataset.model);") == ["churn"]
+        browser.find_element("id", "filter").clear()
+        browser.execute_script("document.getElementById('filter').dispatchEvent(new Event('input', {bubbles: true}));")
+
         # A first breach (the rollback needs two in a row): Critical, shown without a reload.
         browser.execute_script("window.__kept = 'no reload';")
         k.create(snapshot_body("fraud-detector-3-1-0-bad-1", "fraud-detector-3-1-0",
