@@ -14,10 +14,10 @@ from modelreg.deploy import render
 CHART = Path(__file__).resolve().parents[2] / "charts" / "modelreg"
 
 
-def template(*args: str) -> list[dict[str, Any]]:
+def template(*args: str, namespace: str = "mr-dash", release: str = "rel") -> list[dict[str, Any]]:
     helm = render.ensure_helm(build=True)
     out = subprocess.run(
-        [str(helm), "template", "rel", str(CHART), "--namespace", "mr-dash", *args],
+        [str(helm), "template", release, str(CHART), "--namespace", namespace, *args],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     return [d for d in yaml.safe_load_all(out.stdout) if d]
@@ -34,8 +34,14 @@ def test_off_by_default_and_schema_closed() -> None:
 
 
 def test_its_service_account_may_only_read(api: client.ApiClient, crds: list[str]) -> None:
-    docs = {(d["kind"], d["metadata"]["name"]): d for d in template("--set", "dashboard.enabled=true")}
-    name = "rel-modelreg-dashboard"
+    import secrets
+
+    ns, release = f"mr-dash-{secrets.token_hex(3)}", f"r{secrets.token_hex(3)}"
+    docs = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in template("--set", "dashboard.enabled=true", namespace=ns, release=release)
+    }
+    name = f"{release}-modelreg-dashboard"
     deploy = docs[("Deployment", name)]
     pod = deploy["spec"]["template"]
     assert pod["spec"]["serviceAccountName"] == name
@@ -48,12 +54,7 @@ def test_its_service_account_may_only_read(api: client.ApiClient, crds: list[str
 
     # Apply the ServiceAccount, ClusterRole and binding for real; ask the API server what it may do.
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    ns = "mr-dash"
-    try:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    except client.ApiException as err:
-        if err.status != 409:
-            raise
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     role, binding = docs[("ClusterRole", name)], docs[("ClusterRoleBinding", name)]
     try:
         core.create_namespaced_service_account(ns, docs[("ServiceAccount", name)])
