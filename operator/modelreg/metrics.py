@@ -72,7 +72,54 @@ def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
         pass
 
 
+snapshot_value = Gauge(
+    "modelreg_snapshot_value",
+    "The last conclusive snapshot's value per version and metric (errorRate, oodRate, drift, latencyP99Ms, custom)",
+    ["namespace", "model", "version", "metric"],
+)
+criterion_threshold = Gauge(
+    "modelreg_criterion_threshold",
+    "The effective rollback policy's bounds per version and metric (bound: max, min, or warn: the warn line)",
+    ["namespace", "model", "version", "metric", "bound"],
+)
+# Per version: the value and threshold label sets exported now (to drop the ones that go).
+_values: dict[tuple[str, str, str], tuple[dict[str, float], dict[tuple[str, str], float]]] = {}
+
+
+def set_version_values(
+    namespace: str,
+    model: str,
+    version: str,
+    values: dict[str, float],
+    thresholds: dict[tuple[str, str], float],
+) -> None:
+    """Export a version's last conclusive values and its thresholds (SPEC §4).
+
+    Versions with no conclusive snapshot yet export neither: a threshold alone draws nothing.
+    """
+    key = (namespace, model, version)
+    if not values:
+        thresholds = {}
+    before = _values.get(key)
+    if before == (values, thresholds):
+        return
+    old_values, old_thresholds = before if before is not None else ({}, {})
+    for metric in old_values.keys() - values.keys():
+        _remove(snapshot_value, (*key, metric))
+    for metric_bound in old_thresholds.keys() - thresholds.keys():
+        _remove(criterion_threshold, (*key, *metric_bound))
+    for metric, value in values.items():
+        snapshot_value.labels(*key, metric).set(value)
+    for (metric, bound), value in thresholds.items():
+        criterion_threshold.labels(*key, metric, bound).set(value)
+    if values:
+        _values[key] = (dict(values), dict(thresholds))
+    else:
+        _values.pop(key, None)
+
+
 def forget_version(namespace: str, model: str, version: str) -> None:
+    set_version_values(namespace, model, version, {}, {})
     before = _current.pop((namespace, model, version), None)
     if before is None:
         return

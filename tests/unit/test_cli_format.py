@@ -185,6 +185,8 @@ def test_fleet_row_extracts_fields() -> None:
         "lastSnapshotAt": last["at"],
         "lastSnapshotAge": "7m",
         "verdict": "Critical",
+        "latestInconclusive": False,
+        "valuesFrom": "snap-1",
         "errorRate": 0.0668,
         "oodRate": 0.2167,
         "drift": 0.3004,

@@ -340,6 +340,10 @@ class ConclusiveSnapshot(Model):
     name: Annotated[str, Field(max_length=MAX_NAME)]
     at: datetime | None = None
     verdict: Verdict
+    metrics: Metrics = Field(
+        default_factory=dict, description="Its metrics (fleet view and per-version gauges show these)."
+    )
+    drift: float | None = None
 
 
 class IncidentRef(Model):

@@ -74,3 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from modelreg.cli.user import register as register_user
 
     register_user(sub)
+
+    # wait, status --watch, completion (after the user verbs: --watch extends `status`).
+    from modelreg.cli import completion, watching
+
+    watching.register(sub)
+    completion.register(sub)
+    from modelreg.dashboard import server as dashboard
+
+    dashboard.register(sub)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from modelreg.cli.style import Style
 from modelreg.core.names import NAME_MAX, with_suffix
 
 if TYPE_CHECKING:
@@ -205,10 +206,31 @@ def snapshot_drift(last: Mapping[str, Any] | None) -> float | None:
     return None
 
 
+CONCLUSIVE = ("Healthy", "Degraded", "Critical")
+
+
+def conclusive_values(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The last conclusive snapshot as ``{name, at, verdict, metrics, drift}`` ({} when none).
+
+    An Inconclusive snapshot (too few samples, no configured metric) says nothing about
+    the model, so its values are never shown as the version's (SPEC §2). Statuses
+    written before ``lastConclusive`` carried metrics fall back to ``lastSnapshot`` when
+    that one is the conclusive one.
+    """
+    last = _get(status, "lastSnapshot") or {}
+    conclusive = _get(status, "lastConclusive") or {}
+    if conclusive.get("metrics"):
+        return conclusive
+    if last.get("verdict") in CONCLUSIVE and (not conclusive or conclusive.get("name") == last.get("name")):
+        return last
+    return {}
+
+
 def fleet_row(model: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]] | None, now: datetime) -> dict[str, Any]:
     """One fleet entry from a RegisteredModel dict; ``incidents`` None means they could not be read."""
     last = _get(model, "status", "lastSnapshot") or {}
-    metrics = last.get("metrics") or {}
+    values = conclusive_values(model.get("status"))
+    metrics = values.get("metrics") or {}
     return {
         "namespace": _get(model, "metadata", "namespace") or "",
         "name": _get(model, "metadata", "name") or "",
@@ -219,9 +241,11 @@ def fleet_row(model: Mapping[str, Any], incidents: Iterable[Mapping[str, Any]] |
         "lastSnapshotAt": last.get("at"),
         "lastSnapshotAge": age_since(last.get("at"), now) if last.get("at") else None,
         "verdict": last.get("verdict"),
+        "latestInconclusive": bool(last) and last.get("verdict") not in CONCLUSIVE,
+        "valuesFrom": values.get("name"),
         "errorRate": metrics.get("errorRate"),
         "oodRate": metrics.get("oodRate"),
-        "drift": snapshot_drift(last),
+        "drift": snapshot_drift(values),
         "incidents": None if incidents is None else count_open_incidents(model, incidents),
     }
 
@@ -239,6 +263,13 @@ FLEET_HEADERS = (
 )
 
 
+def _snapshot_age_cell(row: Mapping[str, Any]) -> Any:
+    """The age of the latest snapshot, ``30s (Inconclusive)`` when its values are not shown."""
+    if row.get("latestInconclusive"):
+        return f"{row['lastSnapshotAge'] or '-'} ({row['verdict']})"
+    return row["lastSnapshotAge"]
+
+
 def fleet_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return render_table(
         FLEET_HEADERS,
@@ -248,7 +279,7 @@ def fleet_table(rows: Sequence[Mapping[str, Any]]) -> str:
                 r["model"],
                 r["version"],
                 r["health"],
-                r["lastSnapshotAge"],
+                _snapshot_age_cell(r),
                 r["errorRate"],
                 r["oodRate"],
                 r["drift"],
@@ -857,13 +888,17 @@ def command(func: Handler) -> Handler:
 
 @command
 def cmd_status(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", False):  # `--watch` is added by modelreg.cli.watching
+        from modelreg.cli.watching import run_status_watch
+
+        return run_status_watch(args, format_status)
     kube = connect(args, args.namespace)
     with kube.api:
         obj = kube.get(RMODELS, args.name)
     if args.output:
         emit(dump(strip_managed_fields(obj), args.output))
     else:
-        emit(format_status(obj, utcnow()))
+        emit(Style(sys.stdout).status(format_status(obj, utcnow())))
     return 0
 
 
@@ -978,7 +1013,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         emit(dump(rows, args.output))
     else:
         if rows:
-            emit(fleet_table(rows))
+            emit(Style(sys.stdout).table_column(fleet_table(rows), "HEALTH"))
         emit(fleet_summary(rows))
     return fleet_exit_code(rows)
 

@@ -57,8 +57,8 @@ from modelreg.controller.store import (
     Store,
     parse_time,
 )
+from modelreg.core import gauges, lifecycle, modelcard
 from modelreg.core import incidents as inc
-from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
@@ -610,6 +610,13 @@ class Engine:
             spec = views[name].spec
             if spec is not None:
                 metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
+                metrics.set_version_values(
+                    ns,
+                    spec.model_name,
+                    spec.version,
+                    gauges.values(new),
+                    {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
+                )
         if self.healer is not None or remediations:
             closer = self.healer or _ManualCloser(self)
             for r in remediations:

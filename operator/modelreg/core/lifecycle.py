@@ -398,7 +398,9 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
         status = statuses[view.name]
         if status.stage == "Production":
             production = view.name
-        recheck = finalize(view, status, policies[view.name], view.name in dupes, now)
+        # A Production version with nothing to restore can never be rolled back (SPEC §1).
+        restorable = status.stage != "Production" or restore_target(statuses, exclude=view.name) is not None
+        recheck = finalize(view, status, policies[view.name], view.name in dupes, now, restorable=restorable)
         if recheck is not None:
             wake.append(recheck)
     future = [w for w in wake if w > now]
@@ -520,8 +522,14 @@ def finalize(
     policy: EffectivePolicy | None,
     duplicate: bool,
     now: datetime,
+    *,
+    restorable: bool = True,
 ) -> datetime | None:
-    """Fill gates, health, effectivePolicy and conditions (mutates). Returns a recheck time."""
+    """Fill gates, health, effectivePolicy and conditions (mutates). Returns a recheck time.
+
+    ``restorable`` says whether a rollback of this version would find a version to
+    restore (see :func:`critical_stall`); :func:`reconcile` knows the siblings.
+    """
     gen = view.generation
     status.observed_generation = gen
     conds = status.conditions
@@ -571,6 +579,8 @@ def finalize(
     elif advancing and GATE_APPROVAL in pending:
         stalled_reason = "AwaitingApproval"
         stalled_msg = "an approval in spec.approvals is required for Production"
+    elif stage == "Production" and health.health == "Critical":
+        stalled_reason, stalled_msg = critical_stall(view.name, status, policy, restorable)
 
     if stalled_reason:
         conds = set_condition(conds, "Stalled", True, stalled_reason, stalled_msg, now, gen)
@@ -615,6 +625,34 @@ def finalize(
     return health.recheck_at
 
 
+def critical_stall(
+    name: str, status: RegisteredModelStatus, policy: EffectivePolicy, restorable: bool
+) -> tuple[str, str]:
+    """Why a Critical Production version waits for a person, or ``("", "")`` when a rollback is coming.
+
+    SPEC §1: IncidentOnly and Disabled modes never roll back by themselves, and a
+    rollback with no archived version to restore ends in NoRestoreTarget. Either way
+    only a person can unblock the version, so it is Stalled (kstatus: Failed) and the
+    message names the open Incident.
+    """
+    incident = f"Incident {status.incident.name} is open" if status.incident else "no Incident is open"
+    mode = policy.rollback_policy.mode
+    if mode in ("IncidentOnly", "Disabled"):
+        undo = f"`modelreg rollback {name}`" if mode == "IncidentOnly" else "a fix or a new version"
+        return (
+            "CriticalNoAutoRollback" if mode == "IncidentOnly" else "CriticalRollbackDisabled",
+            f"Critical in Production and rollbackPolicy.mode is {mode}: no automatic rollback; "
+            f"{incident}; waiting for a person ({undo}, or resolve the Incident)",
+        )
+    if not restorable:
+        return (
+            "NoRestoreTarget",
+            f"Critical in Production with no archived version to roll back to; {incident}; "
+            "waiting for a person (a fixed version, or resolve the Incident)",
+        )
+    return "", ""
+
+
 # --------------------------------------------------------------------------- snapshots
 
 
@@ -651,7 +689,13 @@ def apply_snapshot(
         drift=evaluation.drift.value if evaluation.drift is not None else None,
     )
     if evaluation.verdict in ("Healthy", "Degraded", "Critical"):
-        new.last_conclusive = ConclusiveSnapshot(name=snapshot_name, at=snapshot_at, verdict=evaluation.verdict)
+        new.last_conclusive = ConclusiveSnapshot(
+            name=snapshot_name,
+            at=snapshot_at,
+            verdict=evaluation.verdict,
+            metrics=evaluation.metrics,
+            drift=evaluation.drift.value if evaluation.drift is not None else None,
+        )
     due = False
     if stage == "Sandbox":
         gates = new.gates or Gates(sandbox_since=now)
