@@ -253,6 +253,9 @@ def test_install_dry_run_server_from_oci(
         "--kube-context",
         kube.context,
         "--dry-run=server",
+        # The suite's cluster already has the CRDs (installed without Helm's ownership labels by
+        # other tests), as a cluster upgraded from `modelreg install-crds` would.
+        "--take-ownership",
         "--output",
         "json",
     )
