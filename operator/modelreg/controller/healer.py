@@ -255,7 +255,7 @@ class Healer:
         if remediation.phase == "Remediated" and remediation.opened_at is not None:
             metrics.breach_to_remediated.observe(max(0.0, (now - remediation.opened_at).total_seconds()))
         reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"
-        kind_type = "Normal" if remediation.phase == "Remediated" else "Warning"
+        kind_type: lifecycle.EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
         summary = "; ".join(f"{a.action}: {a.result} {a.message}".strip() for a in remediation.actions)
         await self.engine.post_event(
             ns,
@@ -268,7 +268,7 @@ class Healer:
     async def _write(self, ns: str, rec: IncidentRec, status: IncidentStatus, *, check: bool) -> bool:
         from modelreg.controller.engine import inc_path
 
-        patch: dict = {"status": status.wire()}
+        patch: dict[str, Any] = {"status": status.wire()}
         for key in ("reason", "claimExpiresAt", "closedAt"):
             patch["status"].setdefault(key, None)
         if check:
