@@ -25,7 +25,7 @@ control-plane: venv ## build (first time, ~30 min) or reuse the pinned control-p
 test-deps: ## install the Debian packages the tests need (hack/test-packages.txt; once per machine)
 	bash hack/test-deps.sh
 
-test: test-deps control-plane ## run every test: unit, against the local control plane, and the fault suite (CI size)
+test: lint test-deps control-plane ## make lint, then every test: unit, against the local control plane, and the fault suite (CI size)
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 test-unit: venv ## fast tests with no cluster
@@ -46,9 +46,8 @@ bench: control-plane ## full benchmarks (1,000 and 10,000 versions, about 32 min
 bench-quick: control-plane ## quick benchmarks (under 3 minutes)
 	$(PY) -m benchmarks.bench --quick --out bench-results.json
 
-lint: venv ## ruff
-	$(VENV)/bin/ruff check operator tests
-	$(VENV)/bin/ruff format --check operator tests
+lint: venv ## ruff check + format, import contracts (.importlinter), mypy --strict; names the failed steps
+	VENV=$(VENV) bash hack/lint.sh
 
 crds: venv ## regenerate crds/ from the Pydantic models (and the chart's copy and manifests/)
 	$(PY) -m modelreg.api.crdgen crds
@@ -64,7 +63,7 @@ demo: control-plane ## run the walkthrough on the local control plane
 	bash hack/demo.sh
 
 clean: ## remove the virtual environment and caches (not the control-plane cache)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+		rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
 
 dist: venv ## build the sdist and the wheel into dist/ (python -m build; what a release publishes)
 	bash hack/dist.sh dist

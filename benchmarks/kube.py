@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -152,18 +152,18 @@ class Kube:
         raise ApiError(599, "Retries", f"{method} {p} kept failing")
 
     async def get(self, p: str, **params: str) -> JSON:
-        return await self.request("GET", p, params=params or None)
+        return cast(JSON, await self.request("GET", p, params=params or None))
 
     async def create(self, p: str, body: JSON, *, exist_ok: bool = False) -> JSON:
         try:
-            return await self.request("POST", p, body=body)
+            return cast(JSON, await self.request("POST", p, body=body))
         except ApiError as err:
             if exist_ok and err.status == 409:
                 return {}
             raise
 
     async def merge_patch(self, p: str, body: JSON) -> JSON:
-        return await self.request("PATCH", p, body=body, content_type="application/merge-patch+json")
+        return cast(JSON, await self.request("PATCH", p, body=body, content_type="application/merge-patch+json"))
 
     async def delete(self, p: str, **params: str) -> None:
         with contextlib.suppress(ApiError):

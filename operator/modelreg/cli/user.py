@@ -16,6 +16,7 @@ The module is split in two halves:
 from __future__ import annotations
 
 import argparse
+import builtins
 import functools
 import json
 import logging
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import yaml
 
@@ -164,7 +165,7 @@ def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
 
 
 def is_production(model: Mapping[str, Any]) -> bool:
-    return _get(model, "status", "stage") == "Production"
+    return cast(bool, _get(model, "status", "stage") == "Production")
 
 
 def health_of(model: Mapping[str, Any]) -> str:
@@ -682,6 +683,18 @@ def error_message(err: BaseException, namespace: str | None = None) -> str:
 # =========================================================================== cluster access
 
 
+class _CustomObjects(Protocol):
+    """The calls used from ``kubernetes.client.CustomObjectsApi``, whose generated methods are
+    typed to return ``object``: custom objects come back as JSON dicts."""
+
+    def get_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Obj: ...
+    def list_cluster_custom_object(self, *args: Any, **kwargs: Any) -> Obj: ...
+    def list_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Obj: ...
+    def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Obj: ...
+    def patch_namespaced_custom_object_status(self, *args: Any, **kwargs: Any) -> Obj: ...
+    def create_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> Obj: ...
+
+
 @dataclass
 class Kube:
     """A connection: the ApiClient and the namespace the command works in."""
@@ -692,10 +705,10 @@ class Kube:
     kubeconfig_user: str | None
     timeout: float
 
-    def custom(self) -> client.CustomObjectsApi:
+    def custom(self) -> _CustomObjects:
         from kubernetes import client as k
 
-        return k.CustomObjectsApi(self.api)
+        return cast(_CustomObjects, k.CustomObjectsApi(self.api))
 
     def core(self) -> client.CoreV1Api:
         from kubernetes import client as k
@@ -747,7 +760,7 @@ class Kube:
             _request_timeout=self.timeout,
         )
 
-    def json_patch(self, plural: str, name: str, ops: list[Obj]) -> Obj:
+    def json_patch(self, plural: str, name: str, ops: builtins.list[Obj]) -> Obj:  # `list` is a method here
         return self.custom().patch_namespaced_custom_object(
             GROUP,
             VERSION,

@@ -470,7 +470,7 @@ class Engine:
                 for _attempt in range(2):
                     episode = self._episode(ns, name, statuses[name])
                     restore = lifecycle.restore_target(statuses, exclude=name)
-                    restore_version = views[restore].spec.version if restore and views[restore].spec else None
+                    restore_version = views[restore].spec.version if restore and views[restore].spec else None  # type: ignore[union-attr]
                     decision = inc.decide(
                         namespace=ns,
                         registered_model=name,
@@ -645,7 +645,7 @@ class Engine:
         a moment ago is not missed.
         """
         listing = await self.client.list(rm_path(ns), fieldSelector=f"spec.modelName={model_name}")
-        fresh: dict[str, str] = {}
+        fresh: dict[str, tuple[Any, ...]] = {}
         for item in listing.get("items", []):
             item.setdefault("apiVersion", API_VERSION)
             item.setdefault("kind", "RegisteredModel")
@@ -901,7 +901,7 @@ class Engine:
     def _with_incident_ref(self, ns: str, name: str, status: RegisteredModelStatus) -> RegisteredModelStatus:
         rec = self.store.open_incident(ns, name)
         if rec is not None:
-            ref = IncidentRef(name=rec.name, severity=rec.body["spec"]["severity"])
+            ref: IncidentRef | None = IncidentRef(name=rec.name, severity=rec.body["spec"]["severity"])
         elif status.incident is not None and status.consecutive_breaches > 0:
             held = self.store.incidents.get((ns, status.incident.name))
             ref = status.incident if held is not None and held.phase == "Failed" else None
@@ -1038,7 +1038,7 @@ class Engine:
                 "kind": kind,
                 "name": event.object_name,
                 "namespace": ns,
-                **({"uid": uid or view.uid} if (uid or view) else {}),
+                **({"uid": uid or view.uid} if (uid or view) else {}),  # type: ignore[union-attr]  # view set when uid is not
             },
             "type": event.type,
             "reason": event.reason,

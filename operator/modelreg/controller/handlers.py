@@ -19,7 +19,7 @@ never mistaken for an orphan during start-up.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -30,7 +30,7 @@ log = logging.getLogger("modelreg.handlers")
 
 
 def _engine(memo: Any) -> Engine:
-    return memo["engine"]
+    return cast(Engine, memo["engine"])
 
 
 # Kopf's login handler is ``controller.auth``'s: the operator's own credentials.
@@ -52,19 +52,19 @@ async def incident_index(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 async def model_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
     engine.note_event("registeredmodels", event.get("type"))
-    engine.on_model(event.get("type"), event["object"])
+    engine.on_model(event.get("type"), cast(dict[str, Any], event["object"]))
 
 
 async def snapshot_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
     engine.note_event("performancesnapshots", event.get("type"))
-    engine.on_snapshot(event.get("type"), event["object"])
+    engine.on_snapshot(event.get("type"), cast(dict[str, Any], event["object"]))
 
 
 async def incident_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     engine = _engine(memo)
     engine.note_event("incidents", event.get("type"))
-    engine.on_incident(event.get("type"), event["object"])
+    engine.on_incident(event.get("type"), cast(dict[str, Any], event["object"]))
 
 
 _registered: list[bool] = []

@@ -232,7 +232,7 @@ class Healer:
         if remediation.phase == "Remediated" and remediation.opened_at is not None:
             metrics.breach_to_remediated.observe(max(0.0, (now - remediation.opened_at).total_seconds()))
         reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"
-        kind_type = "Normal" if remediation.phase == "Remediated" else "Warning"
+        kind_type: lifecycle.EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
         summary = "; ".join(f"{a.action}: {a.result} {a.message}".strip() for a in remediation.actions)
         await self.engine.post_event(
             ns,

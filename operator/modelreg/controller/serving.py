@@ -8,6 +8,7 @@ env entry of one container. A workload without the annotation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from modelreg.api.models import RegisteredModelSpec
 from modelreg.kube.client import ApiError, KubeClient, path_for
@@ -94,7 +95,7 @@ async def sync_serving(client: KubeClient, namespace: str, spec: RegisteredModel
     return ServingResult(True, "Synced", message)
 
 
-def _owned(workload: dict) -> bool:
+def _owned(workload: dict[str, Any]) -> bool:
     """Whether field manager ``modelreg`` already holds an apply entry on the workload."""
     return any(
         m.get("manager") == "modelreg" and m.get("operation") == "Apply"

@@ -176,7 +176,7 @@ def pending_gates(
         gates = status.gates or Gates(sandbox_since=now)
         since = gates.sandbox_since or now
         due = later(since, duration(promo.min_sandbox_duration))
-        pending: list[str] = []
+        pending = []
         wake: datetime | None = None
         if now < due:
             pending.append(GATE_SOAK)

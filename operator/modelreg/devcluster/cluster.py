@@ -32,7 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -338,7 +338,7 @@ class DevCluster:
 
     @property
     def server(self) -> str:
-        return self._require_state()["server"]
+        return cast(str, self._require_state()["server"])
 
     # -- locking / state ------------------------------------------------------------------------
 

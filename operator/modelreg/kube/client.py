@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -306,7 +307,7 @@ class KubeClient:
             content_type="application/merge-patch+json",
         )
 
-    async def json_patch(self, path: str, ops: list[JSON]) -> JSON:
+    async def json_patch(self, path: str, ops: builtins.list[JSON]) -> JSON:  # `list` is a method here
         return await self.request(
             "PATCH",
             path,

@@ -55,7 +55,7 @@ def install_crds(api: client.ApiClient, crd_dir: Path | None = None, timeout: fl
     for name in names:
         while True:
             obj = ext.read_custom_resource_definition(name)
-            conds = {c.type: c.status for c in (obj.status.conditions or [])}
+            conds = {c.type: c.status for c in (obj.status.conditions or [])}  # type: ignore[union-attr]
             if conds.get("Established") == "True":
                 break
             if time.monotonic() > deadline:

@@ -432,8 +432,8 @@ def kubernetes_configuration(source: CredentialSource) -> k8s.Configuration:
             configuration.api_key.pop("authorization", None)
 
     if creds.authorization():
-        conf.api_key["authorization"] = creds.authorization()
-        conf.refresh_api_key_hook = refresh
+        conf.api_key["authorization"] = creds.authorization()  # type: ignore[assignment]  # truthy just above
+        conf.refresh_api_key_hook = refresh  # type: ignore[assignment]  # the client types this attribute as None
     return conf
 
 
@@ -443,7 +443,7 @@ def kubernetes_api_client(source: CredentialSource) -> k8s.ApiClient:
     (a CLI command fails rather than wait; the operator's own client backs off and retries)."""
     from kubernetes import client as k
 
-    class ApiClient(k.ApiClient):  # type: ignore[misc]
+    class ApiClient(k.ApiClient):
         def call_api(self, method: str, url: str, header_params: Any = None, *args: Any, **kwargs: Any) -> Any:
             response = super().call_api(method, url, header_params, *args, **kwargs)
             if response.status != 401 or header_params is None:

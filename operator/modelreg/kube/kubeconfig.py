@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 TOKEN_FILE_PERIOD = 60.0  # seconds between two reads of a token file (SPEC §8)
@@ -128,7 +128,7 @@ class Lockout:
 
 def backoff(attempt: int) -> float:
     """The delay after the ``attempt``-th 401 in a row: 1, 2, 4, ... s, at most 60 s."""
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempt - 1))
+    return min(BACKOFF_MAX, cast(float, BACKOFF_FIRST * 2 ** max(0, attempt - 1)))
 
 
 def backoffs() -> Iterator[float]:
