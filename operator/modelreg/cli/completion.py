@@ -120,7 +120,8 @@ def cluster_lister(what: str, conn: dict[str, str | None]) -> list[str]:
         if what == "contexts":
             from kubernetes import config
 
-            contexts, _ = config.list_kube_config_contexts(config_file=conn.get("kubeconfig"))
+            # the kubernetes package leaves this function unannotated
+            contexts, _ = config.list_kube_config_contexts(config_file=conn.get("kubeconfig"))  # type: ignore[no-untyped-call]
             return [c["name"] for c in contexts or []]
         from modelreg.cli.user import connect
 
@@ -129,7 +130,7 @@ def cluster_lister(what: str, conn: dict[str, str | None]) -> list[str]:
         with kube.api:
             if what == "namespaces":
                 items = kube.core().list_namespace(_request_timeout=3.0).items
-                return [i.metadata.name for i in items]
+                return [str(i.metadata.name) for i in items if i.metadata is not None]
             return [o["metadata"]["name"] for o in kube.list(what)]
     except Exception:
         return []

@@ -96,7 +96,7 @@ class Verdict:
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
+    return {str(c.get("type")): c for c in status.get("conditions") or [] if isinstance(c, Mapping)}
 
 
 def holds(obj: Mapping[str, Any], want: Want) -> bool:
@@ -178,9 +178,9 @@ def follow(kube: Any, name: str, deadline: float | None) -> Iterator[Obj]:
         remaining = 300.0 if deadline is None else deadline - time.monotonic()
         if remaining <= 0:
             return
-        w = watch.Watch()
+        w = watch.Watch()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
         try:
-            for event in w.stream(
+            for event in w.stream(  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
                 kube.custom().list_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -211,7 +211,7 @@ def follow(kube: Any, name: str, deadline: float | None) -> Iterator[Obj]:
             if err.status != 410:
                 raise
         finally:
-            w.stop()
+            w.stop()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
         obj = fresh()
         rv = obj["metadata"].get("resourceVersion")
         yield obj

@@ -10,7 +10,7 @@ Remediated still sends Open first, then Remediated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,7 +163,7 @@ def payload(incident: Mapping[str, Any], phase: str) -> JSON:
 
 def backoff(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): 1, 2, 4, 8... capped."""
-    return min(cap, base * 2 ** max(0, attempt - 1))
+    return min(cap, base * 2.0 ** max(0, attempt - 1))
 
 
 def retryable(code: int | None) -> bool:
@@ -259,7 +259,7 @@ def bounded(
     excess = len(records) - limit
     if excess <= 0:
         return records, []
-    rules = [
+    rules: list[Callable[[Any], bool]] = [
         lambda r: live is not None and r.uid not in live,
         lambda r: r.closed,
         lambda r: True,

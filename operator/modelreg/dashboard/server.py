@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -109,12 +109,12 @@ class Watcher(threading.Thread):
                     self.cache.notes.pop(self.kind, None)
                 self.cache.changed()
                 rv = (page.get("metadata") or {}).get("resourceVersion")
-                w = watch.Watch()
-                for event in w.stream(
+                w = watch.Watch()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
+                for event in w.stream(  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
                     lister, *args, resource_version=rv, timeout_seconds=240, allow_watch_bookmarks=True
                 ):
                     if self.stop.is_set():
-                        w.stop()
+                        w.stop()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
                         return
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
@@ -178,7 +178,9 @@ class Dashboard:
         return name in self.allowed_hosts and port == str(self.port)
 
     @web.middleware
-    async def guard(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if request.path == "/healthz":
             return web.Response(text="ok")
         if not self.host_ok(request.headers.get("Host")):
@@ -191,9 +193,9 @@ class Dashboard:
                 if len(request.query) > 1
                 else ""
             )
-            resp = web.HTTPSeeOther(target)
-            resp.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict", path="/")
-            raise resp
+            redirect = web.HTTPSeeOther(target)
+            redirect.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict", path="/")
+            raise redirect
         cookie = request.cookies.get(COOKIE, "")
         if not (cookie and hmac.compare_digest(cookie, self.token)):
             return web.Response(
@@ -349,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     try:
         probe = connect(args, args.namespace)
-        probe.api.close()
+        probe.api.close()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
     except Exception as err:
         warn(f"error: {error_message(err)}")
         return 1
