@@ -47,6 +47,13 @@ def clean(result: Result) -> None:
 
 
 @pytest.fixture()
+def namespace(iso_namespace: str) -> str:
+    """An ``iso-*`` namespace: the session's operator (started by other test files) leaves it alone,
+    so the statuses written here by hand are not decided again whatever order the files run in."""
+    return iso_namespace
+
+
+@pytest.fixture()
 def cli(kube, namespace: str, custom: client.CustomObjectsApi, capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run ``modelreg ARGV --kubeconfig … --context … -n <namespace>`` and capture its output."""
 
