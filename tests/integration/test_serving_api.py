@@ -24,7 +24,10 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("Rollout", serving("Rollout", "argoproj.io/v1alpha1", **ENV)),
     ("Knative Service", serving("Service", "serving.knative.dev/v1", **ENV)),
     ("InferenceService", serving("InferenceService", "serving.kserve.io/v1beta1")),
-    ("InferenceService canary", serving("InferenceService", "serving.kserve.io/v1beta1", canary={"trafficPercent": 10})),
+    (
+        "InferenceService canary",
+        serving("InferenceService", "serving.kserve.io/v1beta1", canary={"trafficPercent": 10}),
+    ),
     ("Seldon Model", serving("Model", "mlops.seldon.io/v1alpha1")),
 ]
 

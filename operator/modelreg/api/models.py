@@ -308,7 +308,8 @@ class Serving(Model):
                     ".container",
                 ),
                 cel(
-                    "!(self.targetRef.kind in ['InferenceService', 'Model']) || (!has(self.container) && !has(self.env))",
+                    "self.targetRef.kind in ['Deployment', 'StatefulSet', 'Rollout', 'Service']"
+                    " || (!has(self.container) && !has(self.env))",
                     "container and env apply only to Deployment, StatefulSet, Rollout and Service "
                     "(an InferenceService or Model gets its storageUri)",
                     ".env",
