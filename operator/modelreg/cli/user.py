@@ -371,6 +371,12 @@ def format_status(model: Mapping[str, Any], now: datetime) -> str:
         fields.append(("Rolled back to", str(status["rolledBackTo"])))
     if status.get("productionSince"):
         fields.append(("In Production for", age_since(status["productionSince"], now)))
+    canary = status.get("canary") or {}
+    if canary.get("failed"):
+        fields.append(("Canary", f"failed on {canary.get('target')}, withdrawn (modelreg retry to try again)"))
+    elif canary.get("active"):
+        since = f" for {age_since(canary['startedAt'], now)}" if canary.get("startedAt") else ""
+        fields.append(("Canary", f"{canary.get('trafficPercent')}% of {canary.get('target')}'s traffic{since}"))
 
     width = max(len(k) for k, _ in fields) + 2
     lines = [f"{k + ':':<{width}}{v}" for k, v in fields]
