@@ -11,7 +11,6 @@ and the Events of canary changes. A workload without the annotation
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,13 +25,10 @@ from modelreg.kube.client import ApiError, KubeClient, path_for
 log = logging.getLogger("modelreg.serving")
 
 OPT_IN_ANNOTATION = core.OPT_IN_ANNOTATION
-#: Seconds a CRD's schema is reused before it is read again.
-SCHEMA_TTL = 60.0
 #: Attempts when a JSON patch's test fails (the workload changed between read and write).
 PATCH_ATTEMPTS = 3
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
-_schemas: dict[str, tuple[float, Any]] = {}  # crd name -> (read at, schema | None | _NO_KIND)
 _NO_KIND = object()
 
 
@@ -108,29 +104,21 @@ def _in_sync(
 
 
 async def _schema(client: KubeClient, info: core.KindInfo) -> Any:
-    """The served version's schema of ``info``'s CRD; _NO_KIND when the CRD is absent; None if unreadable."""
-    now = time.monotonic()
-    hit = _schemas.get(info.crd_name)
-    if hit is not None and now - hit[0] < SCHEMA_TTL:
-        return hit[1]
+    """The served version's schema of ``info``'s CRD; _NO_KIND when the CRD is absent; None if unreadable.
+
+    Read on every sync that needs a write (rare: promotions, rollbacks, canary steps), never
+    cached: a CRD replaced by one with other list types must never meet a stale schema.
+    """
     try:
         crd = await client.get(CRD_PATH + info.crd_name)
-        schema: Any = core.served_schema(crd, info.version)
-        if schema is None:
-            schema = _NO_KIND  # the CRD exists but does not serve this version
     except ApiError as err:
         if err.not_found:
-            schema = _NO_KIND
-        elif err.forbidden:
-            schema = None  # no right to read CRDs: every write is a tested JSON patch
-        else:
-            raise
-    _schemas[info.crd_name] = (now, schema)
-    return schema
-
-
-def forget_schemas() -> None:
-    _schemas.clear()
+            return _NO_KIND
+        if err.forbidden:
+            return None  # no right to read CRDs: every write is a tested JSON patch
+        raise
+    schema = core.served_schema(crd, info.version)
+    return _NO_KIND if schema is None else schema  # None: the CRD does not serve this version
 
 
 async def _sync_workload(
@@ -158,7 +146,6 @@ async def _sync_workload(
         except ApiError as err:
             if err.not_found:
                 if "could not find the requested resource" in err.message:
-                    _schemas.pop(info.crd_name, None)
                     return ServingResult(False, "TargetKindNotFound", f"{info.kind} is not served: {err.message}"), None
                 return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), None
             if err.forbidden:
