@@ -984,7 +984,7 @@ def test_operator_under_chart_service_account_passes_seed_rollback(
             "metadata": {"name": "fraud-api", "annotations": {"modelreg.io/serving-model": "fraud"}},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "f"}},
                      "template": {"metadata": {"labels": {"app": "f"}}, "spec": {"containers": [
-                         {"name": "server", "image": "x", "env": [{"name": "MODEL_URI", "value": "old"}]}]}}},
+                         {"name": "server", "image": "x", "env": [{"name": "MODEL_URI"}]}]}}},
         })  # fmt: skip
         serving = {"targetRef": {"kind": "Deployment", "name": "fraud-api"}, "container": "server", "env": "MODEL_URI"}
 
