@@ -265,6 +265,13 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     expected |= {("modelreg.io", f"{r}/status", v) for r in kinds3 for v in ("get", "patch", "update")}
     expected |= {("", "events", "create")} | {("", "configmaps", v) for v in ("get", "create", "patch")}
     expected |= {("apps", r, v) for r in ("deployments", "statefulsets") for v in ("get", "patch")}
+    serving_kinds = [
+        ("argoproj.io", "rollouts"),
+        ("serving.knative.dev", "services"),
+        ("serving.kserve.io", "inferenceservices"),
+        ("mlops.seldon.io", "models"),
+    ]
+    expected |= {(g, r, v) for g, r in serving_kinds for v in ("get", "patch")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")}
     assert grants == expected
     for role in _by_kind(docs, "ClusterRole"):

@@ -346,3 +346,41 @@ def test_rollout_with_workload_ref_is_not_supported(k: Cluster, ext_crds: Crds) 
         what="NotSupported",
     )
     assert "workloadRef" in condition(obj, "ServingSynced")["message"]
+
+
+EXAMPLES = REPO / "examples" / "serving"
+EXAMPLE_KIND = {
+    "deployment.yaml": "Deployment",
+    "statefulset.yaml": "StatefulSet",
+    "argo-rollout.yaml": "Rollout",
+    "knative-service.yaml": "Service",
+    "kserve-inferenceservice-canary.yaml": "InferenceService",
+    "seldon-model.yaml": "Model",
+}
+
+
+def test_every_kind_has_an_example() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == sorted(EXAMPLE_KIND)
+
+
+@pytest.mark.parametrize("file_name", sorted(EXAMPLE_KIND))
+def test_example_is_accepted_and_served(file_name: str, k: Cluster, ext_crds: Crds) -> None:
+    kind = KINDS[EXAMPLE_KIND[file_name]]
+    if kind.crd is not None:
+        ext_crds.install(kind)
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / file_name).read_text(encoding="utf-8")) if d]
+    workload = next(d for d in docs if d["kind"] == kind.kind)
+    models = [d for d in docs if d["kind"] == "RegisteredModel"]
+    k.custom.create_namespaced_custom_object(
+        kind.group, kind.version, k.ns, kind.plural, workload, field_manager=MANAGER
+    )
+    for doc in models:
+        k.create(doc)
+    target = Target(k, kind, name=workload["metadata"]["name"])
+    prod = next(d for d in models if d["spec"]["targetStage"] == "Production")
+    canary = next((d for d in models if d["spec"]["serving"].get("canary")), None)
+    want = canary["spec"]["artifact"]["uri"] if canary else prod["spec"]["artifact"]["uri"]
+    wait_for(lambda: target.value() == want, timeout=30, what=f"{file_name}: served")
+    if canary is not None:
+        pct = canary["spec"]["serving"]["canary"]["trafficPercent"]
+        wait_for(lambda: target.get()["spec"]["predictor"].get("canaryTrafficPercent") == pct, what="canary share")
