@@ -375,6 +375,9 @@ def test_example_is_accepted_and_served(file_name: str, k: Cluster, ext_crds: Cr
         kind.group, kind.version, k.ns, kind.plural, workload, field_manager=MANAGER
     )
     for doc in models:
+        if doc["spec"]["targetStage"] == "Production":  # no soak, snapshots or approval in a test
+            doc["spec"]["promotionPolicy"] = {"minSandboxDuration": "0s", "minHealthySnapshots": 0}
+            doc["spec"]["promotionPolicy"]["requireApproval"] = False
         k.create(doc)
     target = Target(k, kind, name=workload["metadata"]["name"])
     prod = next(d for d in models if d["spec"]["targetStage"] == "Production")
