@@ -155,7 +155,7 @@ def test_critical_canary_snapshot_withdraws_it_and_retry_starts_again(
 ) -> None:
     k, rec = canary_ns
     start_canary(k)
-    wait_for(lambda: (k.rm("fraud-2")["status"].get("canary") or {}).get("active"), what="canary recorded")
+    wait_for(lambda: ((k.rm("fraud-2").get("status") or {}).get("canary") or {}).get("active"), what="canary recorded")
     k.snapshot("fraud-2-bad", "fraud-2", metrics=BAD)
     wait_for(lambda: state(k) == (uri("1.0.0"), None), what="withdrawn: Production URI, no percent")
     obj = wait_for(
@@ -169,7 +169,10 @@ def test_critical_canary_snapshot_withdraws_it_and_retry_starts_again(
     assert k.stage("fraud-1") == "Production"
     assert not k.incidents("fraud-2")  # Automatic: withdrawn, no Incident
     assert cli(["retry", "fraud-2", "--kubeconfig", str(kube.kubeconfig), "-n", k.ns]) == 0
-    wait_for(lambda: any(h["reason"] == "Retried" for h in k.rm("fraud-2")["status"]["stageHistory"]), what="retried")
+    wait_for(
+        lambda: any(h["reason"] == "Retried" for h in (k.rm("fraud-2").get("status") or {}).get("stageHistory", [])),
+        what="retried",
+    )
     # Back through Development to its target, Sandbox: the canary starts again.
     wait_for(lambda: state(k) == (uri("2.0.0"), 10), what="canary started again after the retry")
     rec.never_sandbox_uri_without_percent(uri("2.0.0"))
@@ -179,7 +182,7 @@ def test_critical_canary_snapshot_withdraws_it_and_retry_starts_again(
 def test_incident_only_opens_a_sandbox_incident_and_keeps_the_canary(canary_ns: tuple[Cluster, Recorder]) -> None:
     k, rec = canary_ns
     start_canary(k, mode="IncidentOnly")
-    wait_for(lambda: (k.rm("fraud-2")["status"].get("canary") or {}).get("active"), what="canary recorded")
+    wait_for(lambda: ((k.rm("fraud-2").get("status") or {}).get("canary") or {}).get("active"), what="canary recorded")
     k.snapshot("fraud-2-bad", "fraud-2", metrics=BAD)
     inc = wait_for(lambda: k.incidents("fraud-2"), what="an Incident")[0]
     assert inc["spec"]["stage"] == "Sandbox"

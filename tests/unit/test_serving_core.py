@@ -347,3 +347,11 @@ def test_card_and_status_show_the_canary_and_its_share() -> None:
     }
     out = user.format_status(model, NOW + timedelta(minutes=3))
     assert "Canary:" in out and "10% of InferenceService/fraud's traffic for 3m" in out
+
+
+def test_withdrawal_of_a_canary_whose_start_was_never_recorded() -> None:
+    """The start's status write was lost (a conflict, a kill); the workload says it ran."""
+    back = desired(ISVC)
+    assert core.canary_transition("m-2", "Development", None, back, True, NOW) == (None, None)
+    got = core.canary_transition("m-2", "Development", None, back, True, NOW, on_workload=True)
+    assert got == (None, "CanaryWithdrawn")

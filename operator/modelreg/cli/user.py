@@ -1104,7 +1104,8 @@ def _set_annotation(args: argparse.Namespace, key: str, verb: str, stages: Seque
     with kube.api:
         obj = kube.get(RMODELS, args.name)
         stage = _get(obj, "status", "stage")
-        if stage and stage not in stages:
+        canary_failed = key == RETRY_ANNOTATION and bool(_get(obj, "status", "canary", "failed"))  # SPEC §7
+        if stage and stage not in stages and not canary_failed:
             warn(
                 f"warning: {args.name} is in stage {stage}; {verb} applies to "
                 f"{' or '.join(stages)} versions (annotation set anyway)"

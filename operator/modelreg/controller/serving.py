@@ -30,6 +30,12 @@ PATCH_ATTEMPTS = 3
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
 _NO_KIND = object()
+#: (namespace, kind, name) -> the desired state this process last found or wrote on that workload.
+#: The statuses alone cannot tell: a workload write whose status write was lost (a kill, or a
+#: conflict with a user's change in between) leaves the workload ahead of every status, and a
+#: desired state that went back (a canary demoted) would look in sync. So a workload is read at
+#: least once per process and again whenever its desired state differs from what was last seen.
+_seen: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -123,22 +129,16 @@ async def _schema(client: KubeClient, info: core.KindInfo) -> Any:
 
 async def _sync_workload(
     client: KubeClient, ns: str, model_name: str, desired: core.Desired
-) -> tuple[ServingResult, core.Write | None]:
+) -> tuple[ServingResult, core.Write | None, list[Any]]:
+    """Read, decide, write one workload: (result, the write decided, the owned values before it)."""
     info = desired.info
     where = core.label(desired.key)
-    schema = None
-    if not info.builtin:
-        schema = await _schema(client, info)
-        if schema is _NO_KIND:
-            return (
-                ServingResult(
-                    False,
-                    "TargetKindNotFound",
-                    f"{info.kind}.{info.api_version} is not served by this cluster (CRD {info.crd_name} "
-                    f"not installed); {where} left untouched",
-                ),
-                None,
-            )
+    not_served = ServingResult(
+        False,
+        "TargetKindNotFound",
+        f"{info.kind}.{info.api_version} is not served by this cluster (CRD {info.crd_name} not installed); "
+        f"{where} left untouched",
+    )
     path = path_for(info.group, info.version, info.plural, ns, desired.key[1])
     for _attempt in range(PATCH_ATTEMPTS):
         try:
@@ -146,18 +146,27 @@ async def _sync_workload(
         except ApiError as err:
             if err.not_found:
                 if "could not find the requested resource" in err.message:
-                    return ServingResult(False, "TargetKindNotFound", f"{info.kind} is not served: {err.message}"), None
-                return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), None
+                    return not_served, None, []
+                return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), None, []
             if err.forbidden:
-                return ServingResult(False, "Forbidden", f"reading {where}: {err.message}"), None
+                return ServingResult(False, "Forbidden", f"reading {where}: {err.message}"), None, []
             raise
-        write = core.plan_write(desired, workload, model_name, schema, ns)
+        # Whether anything is to be written needs no schema; how to write it does. The CRD
+        # (large for some kinds) is read only then, so a pass that finds the workload in
+        # sync costs one GET.
+        before = core.current_values(desired, workload)
+        write = core.plan_write(desired, workload, model_name, None, ns)
+        if write.method not in ("none", "refuse") and not info.builtin:
+            schema = await _schema(client, info)
+            if schema is _NO_KIND:
+                return not_served, None, []
+            write = core.plan_write(desired, workload, model_name, schema, ns)
         if write.method == "refuse":
-            return ServingResult(False, write.reason, write.message), write
+            return ServingResult(False, write.reason, write.message), write, before
         done = write.desired or desired
         message = done.describe()
         if write.method == "none":
-            return ServingResult(True, "Synced", message), write
+            return ServingResult(True, "Synced", message), write, before
         try:
             if write.method == "apply":
                 assert write.body is not None
@@ -166,17 +175,17 @@ async def _sync_workload(
                 await client.json_patch(path, write.ops)
         except ApiError as err:
             if err.forbidden:
-                return ServingResult(False, "Forbidden", f"patching {where}: {err.message}"), write
+                return ServingResult(False, "Forbidden", f"patching {where}: {err.message}"), write, before
             if err.not_found:
-                return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), write
+                return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), write, before
             if err.status == 409 and write.method == "apply":
-                return ServingResult(False, "FieldConflict", f"{where}: {err.message}"), write
+                return ServingResult(False, "FieldConflict", f"{where}: {err.message}"), write, before
             if err.status in (409, 422) and write.method == "json-patch":
                 log.info("%s/%s changed under the serving patch (%s); reading it again", ns, where, err.message)
                 continue
-            return ServingResult(False, "ApplyFailed", f"{where}: {err.message}"), write
-        return ServingResult(True, "Synced", message), write
-    return ServingResult(False, "ApplyFailed", f"{where} kept changing under the serving patch"), None
+            return ServingResult(False, "ApplyFailed", f"{where}: {err.message}"), write, before
+        return ServingResult(True, "Synced", message), write, before
+    return ServingResult(False, "ApplyFailed", f"{where} kept changing under the serving patch"), None, []
 
 
 async def sync_model(
@@ -195,21 +204,34 @@ async def sync_model(
     desired_by_key = core.desired_workloads(targets)
     for desired in desired_by_key.values():
         involved = _involved(desired, targets)
-        if _in_sync(desired, targets, statuses, now):
+        seen_key = (ns, *desired.key)
+        if _seen.get(seen_key) == desired.describe() and _in_sync(desired, targets, statuses, now):
             cond = get_condition(statuses[desired.production].conditions, "ServingSynced")
             assert cond is not None
             if out.production is None:
                 out.production = ServingResult(True, cond.reason, cond.message)
             continue
-        result, write = await _sync_workload(client, ns, model_name, desired)
+        result, write, before = await _sync_workload(client, ns, model_name, desired)
         done = write.desired if write is not None and write.desired is not None else desired
+        if result.ok:
+            _seen[seen_key] = done.describe()
+        else:
+            _seen.pop(seen_key, None)
         refused = write.refused if write is not None else {}
+        # The version the InferenceService carried as its canary before this sync, per the workload.
+        carried = None
+        if desired.key[0] == "InferenceService" and len(before) == 2 and before[1] is not None:
+            carried = next((t.name for t in targets if t.uri == before[0]), None)
+            if carried is not None and all(t.name != carried for t in involved):
+                involved.append(next(t for t in targets if t.name == carried))
         for t in involved:
             if t.name in refused:
                 reason, message = refused[t.name]
                 out.results[t.name] = ServingResult(False, reason, message)
                 continue
-            canary, change = core.canary_transition(t.name, t.stage, t.canary, done, result.ok, now)
+            canary, change = core.canary_transition(
+                t.name, t.stage, t.canary, done, result.ok, now, on_workload=t.name == carried
+            )
             if canary != t.canary:
                 out.canaries[t.name] = canary
             if not result.ok:

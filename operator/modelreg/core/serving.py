@@ -504,12 +504,15 @@ def canary_transition(
     desired: Desired | None,
     synced: bool,
     now: datetime,
+    on_workload: bool = False,
 ) -> tuple[CanaryStatus | None, CanaryReason | None]:
     """A version's ``status.canary`` after its workload's sync, and the reason of the change.
 
     ``desired`` is the state written to the workload the version targets (None when
     nothing is desired there); ``synced`` whether that write succeeded (or was not
-    needed). Unsynced: nothing changes (the next pass tries again).
+    needed). Unsynced: nothing changes (the next pass tries again). ``on_workload``: the
+    workload carried this version as its canary before the sync, whatever the status says
+    (its start was written but its status write was lost: the withdrawal is still one).
     """
     if not synced:
         return old, None
@@ -528,12 +531,12 @@ def canary_transition(
             ),
             None if old is not None and old.active else "CanaryStarted",
         )
-    if old is None or not old.active:
+    if not ((old is not None and old.active) or on_workload):
         return old, None
     if desired is None:
         return old, None  # no Production version: the workload is left as it is
     if stage == "Production" and desired.production == name:
         return None, "CanaryPromoted"
-    if old.failed:
+    if old is not None and old.failed:
         return old.model_copy(update={"active": False}), "CanaryWithdrawn"
     return None, "CanaryWithdrawn"
