@@ -145,7 +145,8 @@ async def _sync_workload(
             workload = await client.get(path)
         except ApiError as err:
             if err.not_found:
-                if "could not find the requested resource" in err.message:
+                # An unknown kind is a 404 too (its text depends on how far the path is known).
+                if not info.builtin and await _schema(client, info) is _NO_KIND:
                     return not_served, None, []
                 return ServingResult(False, "WorkloadNotFound", f"{where} not found in {ns}"), None, []
             if err.forbidden:
