@@ -287,3 +287,27 @@ def test_kill_between_the_canary_writes_is_completed_by_the_next_pass(
     finally:
         rec.stop()
         op.stop()
+
+
+@pytest.mark.usefixtures("operator")
+def test_canary_with_kserve_minimal_crd_is_one_tested_json_patch(k: Cluster, isvc_crd: Crds) -> None:
+    """KServe's minimal CRD makes spec an atomic map: both canary fields go in one tested patch."""
+    minimal = KINDS["InferenceService-minimal"]
+    isvc_crd.install(minimal)
+    try:
+        rec = Recorder(k.custom, k.ns)
+        make_isvc(k, {"modelreg.io/serving-force": "true"})  # the creator owns the atomic spec
+        k.model("fraud-1", version="1.0.0", serving=SERVING)
+        wait_for(lambda: state(k) == (uri("1.0.0"), None), what="v1 served")
+        k.model("fraud-2", version="2.0.0", serving=CANARY, targetStage="Sandbox")
+        wait_for(lambda: state(k) == (uri("2.0.0"), 10), what="canary started")
+        assert predictor(k)["model"]["modelFormat"] == {"name": "xgboost"}  # the rest of spec kept
+        wait_for(lambda: "CanaryStarted" in event_reasons(k, "fraud-2"), what="CanaryStarted event")
+        k.patch("registeredmodels", "fraud-2", {"spec": {"targetStage": "Production"}})
+        wait_for(lambda: state(k) == (uri("2.0.0"), None), what="promoted")
+        assert predictor(k)["minReplicas"] == 0
+        rec.stop()
+        promoted = rec.states.index((uri("2.0.0"), None)) if (uri("2.0.0"), None) in rec.states else None
+        rec.never_sandbox_uri_without_percent(uri("2.0.0"), until=promoted)
+    finally:
+        isvc_crd.install(ISVC)
