@@ -355,3 +355,37 @@ def test_withdrawal_of_a_canary_whose_start_was_never_recorded() -> None:
     assert core.canary_transition("m-2", "Development", None, back, True, NOW) == (None, None)
     got = core.canary_transition("m-2", "Development", None, back, True, NOW, on_workload=True)
     assert got == (None, "CanaryWithdrawn")
+
+
+def test_a_failing_canary_opens_a_sandbox_incident_only_when_flagged() -> None:
+    from modelreg.api.models import Breach
+    from modelreg.core import incidents as inc
+    from modelreg.core.evaluation import Evaluation
+
+    spec = RegisteredModelSpec.model_validate({"modelName": "m", "version": "2", "artifact": {"uri": "s3://x"}})
+    bad = Evaluation(
+        verdict="Critical",
+        reason="",
+        breaches=[Breach(criterion="errorRate", value=0.2, threshold=0.05)],
+        warnings=[],
+        missing=[],
+        drift=None,
+        metrics={"errorRate": 0.2},
+    )
+    args: dict[str, Any] = dict(
+        namespace="ns",
+        registered_model="m-2",
+        spec=spec,
+        policy=policy("IncidentOnly"),
+        stage="Sandbox",
+        evaluation=bad,
+        rollback_due=False,
+        snapshot_name="s1",
+        snapshot_uid="u1",
+        episode=None,
+        restore_version="1",
+    )
+    assert inc.decide(**args) is None  # a Sandbox snapshot never opens one by itself
+    got = inc.decide(**args, canary=True)
+    assert isinstance(got, inc.CreateIncident) and got.spec.stage == "Sandbox"
+    assert inc.decide(**{**args, "policy": policy("Disabled")}, canary=True) is None
