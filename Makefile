@@ -17,7 +17,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install modelreg with its test extras
+# The KServe SDK's models build the tests' InferenceServices (a wrong field name fails). Only the
+# one package, without its dependencies (numpy, pandas, grpcio, fastapi ...: ~450 MB, and a
+# cryptography pin that clashes with ours), into its own directory that the tests put on sys.path.
+KSERVE_SDK_VERSION := 0.20.0
+$(VENV)/kserve-sdk/.installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps --upgrade --target $(VENV)/kserve-sdk 'kserve==$(KSERVE_SDK_VERSION)' 'six>=1.16,<2'
+	@touch $@
+
+venv: $(VENV)/.installed $(VENV)/kserve-sdk/.installed ## create .venv and install modelreg with its test extras
 
 control-plane: venv ## build (first time, ~30 min) or reuse the pinned control-plane binaries
 	$(MODELREG) dev-cluster build

@@ -169,7 +169,7 @@ def deployment_body(name: str, model_name: str) -> JSON:
                         {
                             "name": "server",
                             "image": "example/server:1",
-                            "env": [{"name": "MODEL_URI", "value": "s3://none"}],
+                            "env": [{"name": "MODEL_URI"}],  # the value is modelreg's
                         }
                     ]
                 },

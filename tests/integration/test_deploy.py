@@ -267,6 +267,13 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     expected |= {("apps", r, v) for r in ("deployments", "statefulsets") for v in ("get", "patch")}
     expected |= {("modelreg.io", "incidentnotifiers", v) for v in ("get", "list", "watch")}
     expected |= {("modelreg.io", "incidentnotifiers/status", v) for v in ("get", "patch")}
+    serving_kinds = [
+        ("argoproj.io", "rollouts"),
+        ("serving.knative.dev", "services"),
+        ("serving.kserve.io", "inferenceservices"),
+        ("mlops.seldon.io", "models"),
+    ]
+    expected |= {(g, r, v) for g, r in serving_kinds for v in ("get", "patch")}
     expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")}
     assert grants == expected
     for role in _by_kind(docs, "ClusterRole"):
@@ -1004,7 +1011,7 @@ def test_operator_under_chart_service_account_passes_seed_rollback(
             "metadata": {"name": "fraud-api", "annotations": {"modelreg.io/serving-model": "fraud"}},
             "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "f"}},
                      "template": {"metadata": {"labels": {"app": "f"}}, "spec": {"containers": [
-                         {"name": "server", "image": "x", "env": [{"name": "MODEL_URI", "value": "old"}]}]}}},
+                         {"name": "server", "image": "x", "env": [{"name": "MODEL_URI"}]}]}}},
         })  # fmt: skip
         serving = {"targetRef": {"kind": "Deployment", "name": "fraud-api"}, "container": "server", "env": "MODEL_URI"}
 

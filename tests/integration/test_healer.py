@@ -24,7 +24,7 @@ SERVING = {
 BAD = {"errorRate": 0.0668, "oodRate": 0.2167}
 
 
-def deployment(k: Cluster, name: str = "fraud-api", opted_in: bool = True, uri: str = "s3://old") -> None:
+def deployment(k: Cluster, name: str = "fraud-api", opted_in: bool = True, uri: str | None = None) -> None:
     apps = client.AppsV1Api(k.custom.api_client)
     annotations = {"modelreg.io/serving-model": "fraud"} if opted_in else {}
     apps.create_namespaced_deployment(
@@ -44,7 +44,9 @@ def deployment(k: Cluster, name: str = "fraud-api", opted_in: bool = True, uri: 
                                 "name": "server",
                                 "image": "example/fraud:1",
                                 "env": [
-                                    {"name": "MODEL_URI", "value": uri},
+                                    # No value unless given: a value set here is this client's, and
+                                    # modelreg would not take it (FieldConflict).
+                                    {"name": "MODEL_URI", **({"value": uri} if uri else {})},
                                     {"name": "OTHER", "value": "kept"},
                                 ],
                             }

@@ -419,6 +419,7 @@ KEY_CHANGES: dict[str, Any] = {
     "incidents": (),
     "rolled_back_to": "3.0.2",
     "production_since": None,
+    "canary": "10% of InferenceService/fraud's traffic",
 }
 
 

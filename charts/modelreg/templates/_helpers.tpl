@@ -91,6 +91,18 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
   verbs: ["get", "list", "watch"]
 - apiGroups: ["modelreg.io"]
   resources: ["incidentnotifiers/status"]
+# Serving targets (only the opted-in ones are ever written; see the README's serving section).
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["get", "patch"]
+- apiGroups: ["serving.knative.dev"]
+  resources: ["services"]
+  verbs: ["get", "patch"]
+- apiGroups: ["serving.kserve.io"]
+  resources: ["inferenceservices"]
+  verbs: ["get", "patch"]
+- apiGroups: ["mlops.seldon.io"]
+  resources: ["models"]
   verbs: ["get", "patch"]
 {{- end }}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -29,7 +29,10 @@ DriftMetric = Literal["klDivergence", "psi", "jsDivergence"]
 Severity = Literal["low", "medium", "high"]
 IncidentPhase = Literal["Open", "Remediating", "Remediated", "Failed", "Resolved"]
 ConditionStatus = Literal["True", "False", "Unknown"]
-ServingKind = Literal["Deployment", "StatefulSet"]
+ServingKind = Literal["Deployment", "StatefulSet", "Rollout", "Service", "InferenceService", "Model"]
+ServingApiVersion = Literal[
+    "apps/v1", "argoproj.io/v1alpha1", "serving.knative.dev/v1", "serving.kserve.io/v1beta1", "mlops.seldon.io/v1alpha1"
+]
 
 # --------------------------------------------------------------------------- patterns and bounds
 
@@ -234,15 +237,107 @@ class RollbackPolicy(Model):
     incident_on_warning: bool | None = None
 
 
+#: The serving kinds (SPEC §7) and the apiVersion each one is served at.
+SERVING_API_VERSIONS: dict[str, str] = {
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "Rollout": "argoproj.io/v1alpha1",
+    "Service": "serving.knative.dev/v1",
+    "InferenceService": "serving.kserve.io/v1beta1",
+    "Model": "mlops.seldon.io/v1alpha1",
+}
+#: Kinds whose served field is an env entry of a container (they need ``container`` and ``env``).
+ENV_KINDS = ("Deployment", "StatefulSet", "Rollout", "Service")
+
+
+def _kind_matches_api_version() -> str:
+    apps = [k for k, v in SERVING_API_VERSIONS.items() if v == "apps/v1"]
+    others = " || ".join(
+        f"(self.kind == '{k}' && self.apiVersion == '{v}')" for k, v in SERVING_API_VERSIONS.items() if v != "apps/v1"
+    )
+    return (
+        f"has(self.apiVersion) ? ((self.kind in {apps} && self.apiVersion == 'apps/v1') || {others})"
+        f" : self.kind in {apps}"
+    ).replace('"', "'")
+
+
 class TargetRef(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    _kind_matches_api_version(),
+                    "apiVersion must match kind: apps/v1 (may be omitted) for Deployment and StatefulSet, "
+                    "argoproj.io/v1alpha1 for Rollout, serving.knative.dev/v1 for Service, "
+                    "serving.kserve.io/v1beta1 for InferenceService, mlops.seldon.io/v1alpha1 for Model",
+                    ".apiVersion",
+                )
+            ]
+        }
+    )
+    api_version: ServingApiVersion | None = Field(
+        default=None, description="Required except for apps/v1 kinds (Deployment, StatefulSet)."
+    )
     kind: ServingKind
     name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_NAME)]
 
+    @model_validator(mode="after")
+    def _api_version_matches(self) -> TargetRef:  # the CEL rule above, for objects read without the CRD
+        wanted = SERVING_API_VERSIONS[self.kind]
+        if (self.api_version or "apps/v1") != wanted:
+            raise ValueError(f"targetRef.apiVersion must be {wanted} for kind {self.kind}")
+        return self
+
+    @property
+    def effective_api_version(self) -> str:
+        return self.api_version or SERVING_API_VERSIONS[self.kind]
+
+
+class Canary(Model):
+    traffic_percent: Annotated[int, Field(ge=1, le=99)] = Field(
+        description="Share of the InferenceService's traffic the Sandbox version gets while it is the canary."
+    )
+
 
 class Serving(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.targetRef.kind in ['InferenceService', 'Model'] || (has(self.container) && has(self.env))",
+                    "container and env are required for Deployment, StatefulSet, Rollout and Service",
+                    ".container",
+                ),
+                cel(
+                    "self.targetRef.kind in ['Deployment', 'StatefulSet', 'Rollout', 'Service']"
+                    " || (!has(self.container) && !has(self.env))",
+                    "container and env apply only to Deployment, StatefulSet, Rollout and Service "
+                    "(an InferenceService or Model gets its storageUri)",
+                    ".env",
+                ),
+                cel(
+                    "!has(self.canary) || self.targetRef.kind == 'InferenceService'",
+                    "canary is supported only on an InferenceService",
+                    ".canary",
+                ),
+            ]
+        }
+    )
     target_ref: TargetRef
-    container: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-    env: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=MAX_SHORT)]
+    container: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] | None = None
+    env: Annotated[str, Field(pattern=ENV_NAME_PATTERN, max_length=MAX_SHORT)] | None = None
+    canary: Canary | None = Field(default=None, description="KServe canary while this version is in Sandbox.")
+
+    @model_validator(mode="after")
+    def _shape_matches_kind(self) -> Serving:  # the CEL rules above
+        env_kind = self.target_ref.kind in ENV_KINDS
+        if env_kind and (self.container is None or self.env is None):
+            raise ValueError(f"serving.container and serving.env are required for {self.target_ref.kind}")
+        if not env_kind and (self.container is not None or self.env is not None):
+            raise ValueError(f"serving.container and serving.env do not apply to {self.target_ref.kind}")
+        if self.canary is not None and self.target_ref.kind != "InferenceService":
+            raise ValueError("serving.canary is supported only on an InferenceService")
+        return self
 
 
 class RegisteredModelSpec(Model):
@@ -373,6 +468,16 @@ class ModelCardRef(Model):
     verdict: Verdict | None = None
 
 
+class CanaryStatus(Model):
+    target: Annotated[str, Field(max_length=MAX_NAME + 64)] = Field(description="<kind>/<name> of the workload.")
+    traffic_percent: int
+    started_at: datetime | None = None
+    active: bool = Field(default=False, description="The workload carries this version as its canary now.")
+    failed: bool = Field(default=False, description="Withdrawn after breaching snapshots (Stalled: CanaryFailed).")
+    consecutive_breaches: int = 0
+    message: Text = ""
+
+
 class EffectivePromotionPolicy(Model):
     min_sandbox_duration: Duration
     min_healthy_snapshots: int
@@ -431,6 +536,7 @@ class RegisteredModelStatus(Model):
     retry: RetryRecord | None = None
     rollback: RollbackRecord | None = Field(default=None, description="Last manual rollback request handled.")
     model_card: ModelCardRef | None = None
+    canary: CanaryStatus | None = Field(default=None, description="This version's KServe canary, if any (SPEC §7).")
 
 
 # --------------------------------------------------------------------------- PerformanceSnapshot

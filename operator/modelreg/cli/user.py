@@ -405,6 +405,12 @@ def format_status(model: Mapping[str, Any], now: datetime) -> str:
         fields.append(("Rolled back to", str(status["rolledBackTo"])))
     if status.get("productionSince"):
         fields.append(("In Production for", age_since(status["productionSince"], now)))
+    canary = status.get("canary") or {}
+    if canary.get("failed"):
+        fields.append(("Canary", f"failed on {canary.get('target')}, withdrawn (modelreg retry to try again)"))
+    elif canary.get("active"):
+        since = f" for {age_since(canary['startedAt'], now)}" if canary.get("startedAt") else ""
+        fields.append(("Canary", f"{canary.get('trafficPercent')}% of {canary.get('target')}'s traffic{since}"))
 
     width = max(len(k) for k, _ in fields) + 2
     lines = [f"{k + ':':<{width}}{v}" for k, v in fields]
@@ -1136,7 +1142,8 @@ def _set_annotation(args: argparse.Namespace, key: str, verb: str, stages: Seque
     with kube.api:
         obj = kube.get(RMODELS, args.name)
         stage = _get(obj, "status", "stage")
-        if stage and stage not in stages:
+        canary_failed = key == RETRY_ANNOTATION and bool(_get(obj, "status", "canary", "failed"))  # SPEC §7
+        if stage and stage not in stages and not canary_failed:
             warn(
                 f"warning: {args.name} is in stage {stage}; {verb} applies to "
                 f"{' or '.join(stages)} versions (annotation set anyway)"

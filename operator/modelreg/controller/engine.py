@@ -46,7 +46,7 @@ from modelreg.api.models import (
 )
 from modelreg.controller.healer import Remediation
 from modelreg.controller.informer import list_keys, missing
-from modelreg.controller.serving import ServingResult, sync_serving, synced_message
+from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
     INC_PLURAL,
     JSON,
@@ -59,7 +59,7 @@ from modelreg.controller.store import (
 )
 from modelreg.core import gauges, lifecycle, modelcard
 from modelreg.core import incidents as inc
-from modelreg.core.conditions import RM_CONDITION_TYPES, get_condition, set_condition
+from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
@@ -479,6 +479,7 @@ class Engine:
                         stage=effect.stage,
                         evaluation=evaluation,
                         rollback_due=effect.rollback_due,
+                        canary=effect.canary_incident,
                         snapshot_name=rec.name,
                         snapshot_uid=rec.uid,
                         episode=episode,
@@ -548,13 +549,15 @@ class Engine:
         #    Which cards changed is decided first, without I/O: the common pass (a healthy
         #    snapshot) awaits nothing here and yields no extra turn of the event loop.
         closing = {r.incident: r.phase for r in remediations}
+        canaries_before = {n: st.canary for n, st in plan.statuses.items()}
         jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
         if jobs:
             serving, cards = await asyncio.gather(
-                self._sync_serving(ns, views, plan, now), self._apply_cards(ns, views, dict(plan.statuses), jobs)
+                self._sync_serving(ns, views, plan, now, events),
+                self._apply_cards(ns, views, dict(plan.statuses), jobs),
             )
         else:
-            serving, cards = await self._sync_serving(ns, views, plan, now), {}
+            serving, cards = await self._sync_serving(ns, views, plan, now, events), {}
         for r in remediations:
             if r.restored and r.phase == "Remediated":
                 if serving is None:
@@ -582,7 +585,8 @@ class Engine:
 
         for name, card in cards.items():  # after serving, which replaces its version's status
             plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
-        if {r.incident: r.phase for r in remediations} != closing:  # serving failed: cards again
+        moved = {n for n, st in plan.statuses.items() if st.canary != canaries_before.get(n)}
+        if {r.incident: r.phase for r in remediations} != closing or moved:  # serving failed or a canary moved
             closing = {r.incident: r.phase for r in remediations}
             jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
             for name, card in (await self._apply_cards(ns, views, plan.statuses, jobs)).items():
@@ -722,6 +726,7 @@ class Engine:
             incidents=cards,
             rolled_back_to=status.rolled_back_to,
             production_since=status.production_since,
+            canary=modelcard.canary_text(status.canary),
         )
         fingerprint = (
             view.uid,
@@ -732,6 +737,7 @@ class Engine:
             status.rolled_back_to,
             tuple(shown.items()),
             tuple((c.name, c.phase, c.closed) for c in cards),
+            inputs.canary,
         )
         memo = self._card_keys.get(view.uid)
         if memo is not None and memo[0] == fingerprint:
@@ -817,40 +823,51 @@ class Engine:
         )
 
     async def _sync_serving(
-        self, ns: str, views: dict[str, lifecycle.VersionView], plan: lifecycle.ModelPlan, now: datetime
+        self,
+        ns: str,
+        views: dict[str, lifecycle.VersionView],
+        plan: lifecycle.ModelPlan,
+        now: datetime,
+        events: list[lifecycle.Event] | None = None,
     ) -> ServingResult | None:
-        """Apply the Production version's artifact to its workload when not yet in sync."""
-        name = plan.production
-        if name is None:
-            return None
-        spec = views[name].spec
-        if spec is None or spec.serving is None:
-            return None
-        status = plan.statuses[name]
-        cond = get_condition(status.conditions, "ServingSynced")
-        wanted = synced_message(spec)
-        if cond is not None and cond.status == "True" and cond.message == wanted:
-            return ServingResult(True, "Synced", wanted)
+        """Make every workload the model targets carry its live Production artifact (and canary).
+
+        The decisions are :mod:`modelreg.core.serving`'s; ServingSynced, ``status.canary`` and
+        the canary Events land on the versions concerned. Returns the Production version's result.
+        """
+        model_name = next((v.spec.model_name for v in views.values() if v.spec is not None), "")
         try:
-            result = await sync_serving(self.client, ns, spec)
+            outcome = await sync_model(self.client, ns, model_name, views, plan.statuses, now)
         except ApiError as err:
-            result = ServingResult(False, "ApplyFailed", str(err))
-        plan.statuses[name] = status.model_copy(
-            update={
-                "conditions": set_condition(
-                    status.conditions,
-                    "ServingSynced",
-                    result.ok,
-                    result.reason,
-                    result.message,
-                    now,
-                    views[name].generation,
-                )
-            }
-        )
-        if not result.ok:
-            log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
-        return result
+            name = plan.production
+            if name is None or views[name].spec is None or views[name].spec.serving is None:  # type: ignore[union-attr]
+                return None
+            from modelreg.controller.serving import ModelServing
+
+            outcome = ModelServing(results={name: ServingResult(False, "ApplyFailed", str(err))})
+            outcome.production = outcome.results[name]
+        for name, canary in outcome.canaries.items():
+            plan.statuses[name] = plan.statuses[name].model_copy(update={"canary": canary})
+        for name, result in outcome.results.items():
+            status = plan.statuses[name]
+            plan.statuses[name] = status.model_copy(
+                update={
+                    "conditions": set_condition(
+                        status.conditions,
+                        "ServingSynced",
+                        result.ok,
+                        result.reason,
+                        result.message,
+                        now,
+                        views[name].generation,
+                    )
+                }
+            )
+            if not result.ok:
+                log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
+        if events is not None:
+            events.extend(outcome.events)
+        return outcome.production
 
     def _evaluate(self, rec: SnapshotRec, policy: Any) -> Evaluation:
         ahead = rec.evaluated_with

@@ -95,6 +95,7 @@ def decide(
     snapshot_uid: str,
     episode: EpisodeIncident | None,
     restore_version: str | None,
+    canary: bool = False,
 ) -> IncidentDecision:
     """Open, count into, or leave alone the version's incident for this snapshot."""
     breaching = evaluation.verdict == "Critical"
@@ -103,9 +104,11 @@ def decide(
         if snapshot_name in episode.snapshots:
             return None
         return CountIncident(episode.name)
-    if stage != "Production" or policy.rollback_policy.mode == "Disabled":
+    # A Sandbox version opens one only as a failing KServe canary (``canary``: IncidentOnly, SPEC §7).
+    canary_due = stage == "Sandbox" and canary
+    if (stage != "Production" and not canary_due) or policy.rollback_policy.mode == "Disabled":
         return None
-    if not rollback_due and not (warning and stage == "Production"):
+    if not (rollback_due or canary_due) and not (warning and stage == "Production"):
         return None
     sev = severity(evaluation.breaches, evaluation.warnings if not breaching else [], policy.rollback_policy)
     if sev is None:

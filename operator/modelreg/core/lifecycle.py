@@ -32,6 +32,7 @@ from modelreg.api.models import (
     Stage,
     StageHistoryEntry,
 )
+from modelreg.core import canary as canary_rules
 from modelreg.core.conditions import is_true, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, next_consecutive_breaches, rollback_due
@@ -285,7 +286,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
         retry_value = view.annotations.get(RETRY_ANNOTATION)
         if retry_value is not None and (status.retry is None or status.retry.observed_value != retry_value):
             approvals = list(view.spec.approvals or []) if view.spec else []
-            acted = not is_new and status.stage in ("Archived", "RolledBack")
+            acted = not is_new and (status.stage in ("Archived", "RolledBack") or canary_rules.failed(status))
             status.retry = RetryRecord(observed_value=retry_value, at=now, approvals_before=approvals)
             if acted:
                 enter_stage(status, "Development", "Retried", f"retry requested ({retry_value})", now)
@@ -293,6 +294,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                 status.consecutive_breaches = 0
                 status.last_conclusive = None
                 status.rolled_back_to = None
+                status.canary = None
                 status.conditions = set_condition(
                     status.conditions, "RollbackTriggered", False, "Retried", "retry requested", now
                 )
@@ -361,7 +363,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
                         )
                     )
                 break
-            if RANK[target] == RANK[current]:
+            if RANK[target] == RANK[current] or canary_rules.failed(status):
                 break
             pending, when = pending_gates(view.spec, status, policy, now)
             if when is not None:
@@ -576,6 +578,9 @@ def finalize(
         stalled_msg = (
             f"rolled back to {status.rolled_back_to}; set annotation {RETRY_ANNOTATION} to a new value to retry"
         )
+    elif stage == "Sandbox" and canary_rules.failed(status):
+        stalled_reason = canary_rules.STALLED_REASON
+        stalled_msg = canary_rules.stalled_message(status, RETRY_ANNOTATION)
     elif advancing and GATE_APPROVAL in pending:
         stalled_reason = "AwaitingApproval"
         stalled_msg = "an approval in spec.approvals is required for Production"
@@ -662,6 +667,7 @@ class SnapshotEffect:
     counted: bool  # the snapshot changed the version's streak/gates (False: already counted)
     rollback_due: bool  # this snapshot makes a rollback due (Production, streak reached)
     stage: Stage
+    canary_incident: bool = False  # a failing KServe canary in IncidentOnly mode opens an Incident
 
 
 def apply_snapshot(
@@ -696,7 +702,7 @@ def apply_snapshot(
             metrics=evaluation.metrics,
             drift=evaluation.drift.value if evaluation.drift is not None else None,
         )
-    due = False
+    due = canary_incident = False
     if stage == "Sandbox":
         gates = new.gates or Gates(sandbox_since=now)
         if evaluation.verdict == "Healthy":
@@ -704,6 +710,9 @@ def apply_snapshot(
         elif evaluation.verdict == "Critical":
             gates = gates.model_copy(update={"sandbox_since": now, "healthy_snapshots": 0})
         new.gates = gates
+        # A canary's snapshots are real users' traffic: the one exception to "Sandbox never rolls back".
+        canary_effect = canary_rules.count_snapshot(new, evaluation.verdict, policy)
+        new, canary_incident = canary_effect.status, canary_effect.incident_due
     elif stage == "Production":
         new.consecutive_breaches = next_consecutive_breaches(new.consecutive_breaches, evaluation.verdict, stage)
         # Due on every breaching snapshot once the streak is long enough; the
@@ -730,7 +739,7 @@ def apply_snapshot(
                 view.generation,
             )
     finalize(view, new, policy, False, now)
-    return SnapshotEffect(status=new, counted=True, rollback_due=due, stage=stage)
+    return SnapshotEffect(status=new, counted=True, rollback_due=due, stage=stage, canary_incident=canary_incident)
 
 
 __all__ = [

@@ -89,6 +89,23 @@ class CardInputs:
     incidents: tuple[CardIncident, ...] = ()
     rolled_back_to: str | None = None
     production_since: datetime | None = None
+    #: The version's KServe canary and its share, as :func:`canary_text` words it (SPEC §7).
+    canary: str | None = None
+
+
+def canary_text(canary: Any) -> str | None:
+    """``10% of InferenceService/fraud since …`` for an active canary; the failure for a failed one."""
+    if canary is None:
+        return None
+    if canary.failed:
+        return (
+            f"failed on {canary.target} ({canary.consecutive_breaches} consecutive breaching snapshot(s)); "
+            f"withdrawn{'' if not canary.active else ' (withdrawal pending)'}"
+        )
+    if not canary.active:
+        return None
+    since = format_timestamp(canary.started_at) if canary.started_at else ""
+    return f"{canary.traffic_percent}% of {canary.target}'s traffic" + (f" since {since}" if since else "")
 
 
 def config_map_name(registered_model: str) -> str:
@@ -277,6 +294,8 @@ def card_inputs_key(inputs: CardInputs) -> str:
         "rolledBackTo": inputs.rolled_back_to,
         "productionSince": inputs.production_since,
     }
+    if inputs.canary is not None:  # only then: cards without a canary keep their key
+        doc["canary"] = inputs.canary
     return hashlib.sha256(_json(doc, ascii_only=True).encode("ascii")).hexdigest()
 
 
@@ -447,6 +466,8 @@ def _health(inputs: CardInputs) -> str:
         lines.append(_field("In Production since", format_timestamp(inputs.production_since)))
     if _provided(inputs.rolled_back_to):
         lines.append(_field("Rolled back to", inputs.rolled_back_to))
+    if _provided(inputs.canary):
+        lines.append(_field("Canary", inputs.canary))
     parts = ["\n".join(lines)]
     metrics = _sorted_metrics(inputs.metrics)
     if metrics:
