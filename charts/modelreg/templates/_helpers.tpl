@@ -91,6 +91,7 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
   verbs: ["get", "list", "watch"]
 - apiGroups: ["modelreg.io"]
   resources: ["incidentnotifiers/status"]
+  verbs: ["get", "patch"]
 # Serving targets (only the opted-in ones are ever written; see the README's serving section).
 - apiGroups: ["argoproj.io"]
   resources: ["rollouts"]
