@@ -1,6 +1,6 @@
 """Scenario 4b: hostile and broken input through the real API server and operator (issue 7).
 
-* 50+ malformed manifests (oversized histograms, huge strings, wrong types,
+* 69 malformed manifests (oversized histograms, huge strings, wrong types,
   NaN-like strings, mismatched bins, unknown fields, deeply nested junk,
   negative counts, invalid enums, names over limits, ...): each rejected by the
   API server with a message naming the field.
@@ -236,7 +236,8 @@ def _reject(fc: FaultCluster, ns: str, doc: dict[str, Any]) -> str:
 
 
 def test_malformed_manifests_rejected_naming_the_field(fc: FaultCluster, fns: str) -> None:
-    assert len(MALFORMED) >= 40
+    # The README states the count (tests/unit/test_readme_counts.py holds it to this list).
+    assert len({case for case, _, _ in MALFORMED}) == len(MALFORMED), "two cases share a name"
     problems = []
     for i, (case, doc, words) in enumerate(MALFORMED):
         doc = copy.deepcopy(doc)
