@@ -179,6 +179,28 @@ def ledger_check(
     for name in sorted(set(held) - set(ledger)):
         lines.append(f"{name}: held by the server, never sent")
         dup.add(name)
+    # Each of the operator's status writes of cnt-1 (audit log, in order) must raise its healthy
+    # count by exactly the number of snapshot names it adds to countedSnapshots, all of them sent:
+    # a snapshot counted twice shows even when another one lost leaves the total right.
+    before, named = 0, set()
+    for w in audit:
+        mine = (w.plural, w.name, w.subresource) == ("registeredmodels", "cnt-1", "status")
+        if not (mine and w.by_operator and w.ok):
+            continue
+        status = (w.request or {}).get("status") or {}
+        count = (status.get("gates") or {}).get("healthySnapshots")
+        names = status.get("countedSnapshots")
+        new = [n for n in names if n not in named] if names is not None else []
+        named.update(new)
+        if count is None:
+            count = before
+        if count - before != len(new):
+            lines.append(f"cnt-1: a status write raised the healthy count {before} -> {count} for new snapshots {new}")
+            dup.add(f"cnt-1-write-{before}")
+        if stray := [n for n in new if n not in ledger]:
+            lines.append(f"cnt-1 counted snapshots nobody sent: {stray}")
+            dup.update(stray)
+        before = count
     got = healthy_count(k, "cnt-1")
     if got < len(healthy):
         lines.append(f"cnt-1 counted {got} of {len(healthy)} healthy snapshots")
@@ -348,5 +370,5 @@ def test_control_plane_fault_under_snapshot_stream(
         f"{f'{converge_seconds:.1f}s' if converge_seconds is not None else 'NEVER'}, watch code {expired_code}"
     )
     assert not problems, "\n".join(problems)
-    assert (lost, duplicated) == (0, 0)
+    assert (lost, duplicated) == (0, 0), f"{lost} snapshots lost, {duplicated} duplicated"
     assert converge_seconds is not None and converge_seconds < CONVERGE_SECONDS
