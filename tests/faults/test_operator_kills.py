@@ -192,7 +192,10 @@ SOAK_POINTS = list(
     dict.fromkeys(
         [
             (phase, "", k, rev)
-            for phase, upto in (("promote", 5), ("rollback", 10), ("retention", 14))
+            # as many writes as an uninterrupted phase makes (events aside), so every point fires:
+            # promote 4 (two cards, two statuses), rollback 8 (Incident, claim, two cards, two
+            # statuses, close, snapshot), retention at least 10 (6 snapshots, 3 deletes, a status)
+            for phase, upto in (("promote", 4), ("rollback", 8), ("retention", 10))
             for k in range(1, upto + 1)
             for rev in (False, True)
         ]
