@@ -42,6 +42,22 @@ from tests.integration.conftest import REPO, OperatorProcess, free_port
 from tests.integration.kit import Cluster, wait_for, wait_operator_live
 
 FAULTS_DIR = Path(__file__).parent
+#: The user the suite's operators authenticate as (a client certificate in system:masters), so
+#: the API server's audit log tells their writes from the tests' own.
+OPERATOR_USER = "fault-operator"
+#: Every write to a modelreg.io object, with its request body (the name of a created object is
+#: only in the body); nothing else. ``blocking``: a write is logged before it is answered.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+  - level: Request
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+    resources:
+      - group: "modelreg.io"
+  - level: None
+"""
 # Tests that need no cluster at all (pure core, hypothesis).
 PURE_MODULES = {"test_core_properties.py"}
 
@@ -92,6 +108,32 @@ def scale(soak: bool) -> Callable[[Any, Any], Any]:
 # --------------------------------------------------------------------------- a private control plane
 
 
+@dataclass(frozen=True)
+class AuditWrite:
+    """One write the API server answered, from its audit log."""
+
+    user: str
+    verb: str
+    plural: str
+    name: str
+    subresource: str
+    code: int
+    request: Any = field(default=None, compare=False, repr=False)  # the request body
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.code < 300
+
+    @property
+    def by_operator(self) -> bool:
+        return self.user == OPERATOR_USER
+
+    def line(self, ns: str) -> str:
+        """``VERB path`` as the launcher's write log spells it (``Episode.problems`` reads these)."""
+        sub = f"/{self.subresource}" if self.subresource else ""
+        return f"{self.verb.upper()} /apis/modelreg.io/v1alpha1/namespaces/{ns}/{self.plural}/{self.name}{sub}"
+
+
 @dataclass
 class FaultCluster:
     """The private control plane of this suite."""
@@ -100,6 +142,9 @@ class FaultCluster:
     kubeconfig: Path
     api: client.ApiClient
     stats: dict[str, int] = field(default_factory=dict)
+    #: what the suite's operators authenticate with (user ``OPERATOR_USER``)
+    operator_kubeconfig: Path | None = None
+    audit_log: Path | None = None
 
     def count(self, what: str, n: int = 1) -> None:
         self.stats[what] = self.stats.get(what, 0) + n
@@ -119,6 +164,43 @@ class FaultCluster:
     def healthy(self) -> bool:
         st = self.dev.status()
         return st.running
+
+    def audit(self, ns: str) -> list[AuditWrite]:
+        """Every write to a modelreg.io object of ``ns`` the API server logged, in order.
+
+        The server's own record: a write that landed is here even if its client was killed
+        before the answer reached it (the launcher's write log would miss that one)."""
+        out: list[AuditWrite] = []
+        if self.audit_log is None or not self.audit_log.exists():
+            return out
+        with self.audit_log.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if f'"namespace":"{ns}"' not in line:
+                    continue
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                ref = ev.get("objectRef") or {}
+                if ev.get("stage") != "ResponseComplete" or ref.get("namespace") != ns:
+                    continue
+                name = ref.get("name") or ((ev.get("requestObject") or {}).get("metadata") or {}).get("name") or ""
+                out.append(
+                    AuditWrite(
+                        user=(ev.get("user") or {}).get("username", ""),
+                        verb=ev.get("verb", ""),
+                        plural=ref.get("resource", ""),
+                        name=name,
+                        subresource=ref.get("subresource", ""),
+                        code=int((ev.get("responseStatus") or {}).get("code", 0)),
+                        request=ev.get("requestObject"),
+                    )
+                )
+        return out
+
+    def operator_writes(self, ns: str) -> list[str]:
+        """The operators' successful writes in ``ns`` as ``VERB path`` lines (for ``Episode.problems``)."""
+        return [w.line(ns) for w in self.audit(ns) if w.by_operator and w.ok]
 
     def ensure_up(self) -> None:
         """Bring back any component a previous test left dead."""
@@ -146,11 +228,21 @@ def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     state_dir = tmp_path_factory.mktemp("fault-cluster") / "cluster"
     dev = DevCluster(state_dir=state_dir, progress=progress)
+    policy = state_dir.with_name("audit-policy.yaml")
+    policy.write_text(AUDIT_POLICY)
+    audit_log = state_dir.with_name("audit.log")
+    audit_args = [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={audit_log}",
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking",
+        "--audit-log-maxsize=100000",  # MB: never rotated within a session
+    ]
     capman = request.config.pluginmanager.getplugin("capturemanager")
     passthrough = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
     try:
         with passthrough:
-            info = dev.up(reuse=False, timeout=120)
+            info = dev.up(reuse=False, timeout=120, extra_apiserver_args=audit_args)
     except DevClusterError as exc:
         with contextlib.suppress(Exception):
             dev.down()
@@ -158,7 +250,16 @@ def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     api = config.new_client_from_config(config_file=str(info.kubeconfig))
     try:
         install_crds(api, REPO / "crds")
-        fc = FaultCluster(dev=dev, kubeconfig=Path(info.kubeconfig), api=api)
+        operator_kubeconfig = dev.issue_client_kubeconfig(
+            OPERATOR_USER, ["system:masters"], state_dir.with_name("operator.kubeconfig")
+        )
+        fc = FaultCluster(
+            dev=dev,
+            kubeconfig=Path(info.kubeconfig),
+            api=api,
+            operator_kubeconfig=operator_kubeconfig,
+            audit_log=audit_log,
+        )
         yield fc
         if fc.stats:
             print(f"\n[fault-suite counts] {json.dumps(fc.stats, sort_keys=True)}", file=sys.stderr, flush=True)
@@ -317,9 +418,13 @@ class FaultOperator(OperatorProcess):
                 self.control.unlink()
 
     def writes(self) -> list[str]:
+        """The launcher's log: ``SEND`` before each write, the write once answered, ``CRASH``."""
         if self.writelog is None or not self.writelog.exists():
             return []
         return self.writelog.read_text().splitlines()
+
+    def crashes(self) -> list[str]:
+        return [line for line in self.writes() if " CRASH " in line]
 
     def log_lines(self) -> list[str]:
         try:
@@ -348,7 +453,7 @@ class Operators:
     ) -> FaultOperator:
         identity = identity or f"fault-op-{secrets.token_hex(3)}"
         op = FaultOperator(
-            kubeconfig=kubeconfig or self.fc.kubeconfig,
+            kubeconfig=kubeconfig or self.fc.operator_kubeconfig or self.fc.kubeconfig,
             log_path=self.workdir / f"{identity}.log",
             identity=identity,
             extra_args=("--namespace", namespace, *extra_args),

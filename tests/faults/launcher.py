@@ -5,8 +5,10 @@ arguments). It wraps :meth:`modelreg.kube.client.KubeClient.request` — every
 write the engine and the healer make goes through it — and, driven by
 environment variables:
 
-* ``MODELREG_FAULT_WRITELOG=<file>``: append one line per successful mutating
-  request (``<monotonic> <METHOD> <path>``), so a test can see what was written;
+* ``MODELREG_FAULT_WRITELOG=<file>``: append ``<monotonic> SEND <METHOD> <path>`` before
+  each mutating request and ``<monotonic> <METHOD> <path>`` once it succeeded, so a write
+  sent just before a kill is seen (whether it landed is the API server's audit log's to
+  say: ``FaultCluster.audit``);
 * ``MODELREG_FAULT_CONTROL=<file>``: a JSON file ``{"crash_after": N, "match": "text"}``
   read before each mutating request; after the N-th successful mutating request
   (Events excluded) whose ``METHOD path`` contains ``match`` (default: any) the
@@ -82,6 +84,9 @@ def _install() -> None:
             await asyncio.sleep(delay)
         mutating = method.upper() in MUTATING and "/events" not in path
         limit = armed(method.upper(), path) if mutating else None
+        if method.upper() in MUTATING and writelog:
+            with open(writelog, "a", encoding="utf-8") as fh:
+                fh.write(f"{time.monotonic():.4f} SEND {method.upper()} {path}\n")
         out = await original(self, method, path, **kwargs)
         if method.upper() in MUTATING and writelog:
             with open(writelog, "a", encoding="utf-8") as fh:

@@ -37,6 +37,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
+from modelreg.api.models import MAX_INCIDENT_SNAPSHOTS
 from tests.faults.conftest import BAD, GOOD, FaultCluster, Operators, phase_of
 from tests.integration.kit import Cluster, wait_for
 
@@ -50,6 +51,8 @@ class SnapshotStream(threading.Thread):
         super().__init__(daemon=True)
         self.k, self.plan, self.interval = k, plan, interval
         self.sent: list[str] = []
+        #: the test's own ledger: every snapshot it created, by name and UID
+        self.ledger: dict[str, str] = {}
         self.retries = 0
         self.error: BaseException | None = None
         self.halfway = threading.Event()
@@ -60,10 +63,11 @@ class SnapshotStream(threading.Thread):
                 deadline = time.monotonic() + CONVERGE_SECONDS
                 while True:
                     try:
-                        self.k.snapshot(name, model, metrics=metrics)
+                        self.ledger[name] = self.k.snapshot(name, model, metrics=metrics)["metadata"]["uid"]
                         break
                     except ApiException as err:
-                        if err.status == 409:  # it landed before the connection broke
+                        if err.status == 409:  # it landed before the connection broke: ours
+                            self.ledger[name] = self.k.snap(name)["metadata"]["uid"]
                             break
                         if err.status not in (0, 429, 500, 502, 503, 504) or time.monotonic() > deadline:
                             raise
@@ -117,6 +121,103 @@ def watch_from(fc: FaultCluster, ns: str, rv: str) -> int | None:
     finally:
         w.stop()
     return None
+
+
+def ledger_check(
+    fc: FaultCluster, k: Cluster, ledger: dict[str, str], healthy: list[str], breaches: list[str]
+) -> tuple[int, int, list[str]]:
+    """Lost and duplicated snapshots: the test's ledger (name → UID it created) against what the
+    API server holds, what its audit log shows written, and what the operator counted.
+
+    Lost: a sent snapshot the server does not hold under the UID we created (unless the audit
+    log shows the operator evaluated it and then deleted it for retention), one never
+    evaluated, or one the operator did not count. Duplicated: a snapshot created twice, an
+    object nobody sent, a snapshot evaluated twice (two status writes with different
+    ``evaluatedAt``; the same write resent after a broken connection is one evaluation), or one
+    counted twice (the operator's counter above the ledger, a name twice in the Incident)."""
+    lines: list[str] = []
+    held = {
+        s["metadata"]["name"]: s
+        for s in k.list("performancesnapshots")
+        if s["spec"]["modelRef"]["name"] in ("cnt-1", "brc-1")
+    }
+    audit = fc.audit(k.ns)
+    creates: dict[str, int] = {}
+    evaluations: dict[str, set[str]] = {}
+    retained: set[str] = set()  # deleted by the operator's retention (snapshotHistoryLimit)
+    for w in audit:
+        if w.plural != "performancesnapshots" or not w.ok:
+            continue
+        if w.verb == "create" and not w.by_operator:
+            creates[w.name] = creates.get(w.name, 0) + 1
+        elif w.verb == "delete" and w.by_operator:
+            retained.add(w.name)
+        elif w.subresource == "status" and w.by_operator:
+            at = (((w.request or {}).get("status") or {}).get("evaluatedAt")) or "?"
+            evaluations.setdefault(w.name, set()).add(at)
+    lost: set[str] = set()
+    dup: set[str] = set()
+    for name in [*healthy, *breaches]:
+        obj = held.get(name)
+        if name not in ledger:
+            lines.append(f"{name}: the stream never recorded creating it")
+            lost.add(name)
+        elif obj is None and name in retained and evaluations.get(name):
+            pass  # evaluated, then deleted by retention: the audit log shows both writes
+        elif obj is None or obj["metadata"]["uid"] != ledger[name]:
+            lines.append(f"{name}: created with UID {ledger[name]}, the server holds {obj and obj['metadata']['uid']}")
+            lost.add(name)
+        elif not (obj.get("status") or {}).get("verdict"):
+            lines.append(f"{name}: never evaluated")
+            lost.add(name)
+        if creates.get(name, 0) > 1:
+            lines.append(f"{name}: created {creates[name]} times (audit log)")
+            dup.add(name)
+        if len(evaluations.get(name, ())) > 1:
+            lines.append(f"{name}: evaluated {len(evaluations[name])} times (audit log: {sorted(evaluations[name])})")
+            dup.add(name)
+    for name in sorted(set(held) - set(ledger)):
+        lines.append(f"{name}: held by the server, never sent")
+        dup.add(name)
+    # Each of the operator's status writes of cnt-1 (audit log, in order) must raise its healthy
+    # count by exactly the number of snapshot names it adds to countedSnapshots, all of them sent:
+    # a snapshot counted twice shows even when another one lost leaves the total right.
+    before, named = 0, set()
+    for w in audit:
+        mine = (w.plural, w.name, w.subresource) == ("registeredmodels", "cnt-1", "status")
+        if not (mine and w.by_operator and w.ok):
+            continue
+        status = (w.request or {}).get("status") or {}
+        count = (status.get("gates") or {}).get("healthySnapshots")
+        names = status.get("countedSnapshots")
+        new = [n for n in names if n not in named] if names is not None else []
+        named.update(new)
+        if count is None:
+            count = before
+        if count - before != len(new):
+            lines.append(f"cnt-1: a status write raised the healthy count {before} -> {count} for new snapshots {new}")
+            dup.add(f"cnt-1-write-{before}")
+        if stray := [n for n in new if n not in ledger]:
+            lines.append(f"cnt-1 counted snapshots nobody sent: {stray}")
+            dup.update(stray)
+        before = count
+    got = healthy_count(k, "cnt-1")
+    if got < len(healthy):
+        lines.append(f"cnt-1 counted {got} of {len(healthy)} healthy snapshots")
+        lost.add(f"cnt-1:{len(healthy) - got}")
+    elif got > len(healthy):
+        lines.append(f"cnt-1 counted {got} healthy snapshots, {len(healthy)} sent")
+        dup.add(f"cnt-1:{got - len(healthy)}")
+    incs = k.incidents("brc-1")
+    counted = [n for i in incs for n in (i.get("status") or {}).get("snapshots", [])]
+    # (an Incident names its last MAX_INCIDENT_SNAPSHOTS snapshots; beyond that only occurrences)
+    for name in sorted(set(breaches) - set(counted)) if len(breaches) <= MAX_INCIDENT_SNAPSHOTS else []:
+        lines.append(f"{name}: not counted by brc-1's Incident")
+        lost.add(name)
+    for name in sorted({n for n in counted if counted.count(n) > 1}):
+        lines.append(f"{name}: counted {counted.count(name)} times by brc-1's Incident")
+        dup.add(name)
+    return len(lost), len(dup), lines
 
 
 def healthy_count(k: Cluster, name: str) -> int:
@@ -257,12 +358,17 @@ def test_control_plane_fault_under_snapshot_stream(
                 f"RegisteredModel gone-1 was deleted while the operator was disconnected; its {len(left)} "
                 "snapshots were never deleted (SPEC §2: deleted with it)"
             )
+    lost, duplicated, ledger_lines = ledger_check(fc, k, stream.ledger, healthy, breaches)
+    problems += ledger_lines
     fc.count(f"{fault}_snapshots_sent", len(plan))
-    fc.count(f"{fault}_snapshots_lost", max(0, len(healthy) - got))
+    fc.count(f"{fault}_snapshots_lost", lost)
+    fc.count(f"{fault}_snapshots_duplicated", duplicated)
     print(
-        f"{fault}: {len(plan)} snapshots ({stream.retries} create retries), healthy counted {got}/{len(healthy)}, "
+        f"{fault}: {len(plan)} snapshots ({stream.retries} create retries), {lost} lost, {duplicated} duplicated, "
+        f"healthy counted {got}/{len(healthy)}, "
         f"incidents {len(incs)}/1, converged in "
         f"{f'{converge_seconds:.1f}s' if converge_seconds is not None else 'NEVER'}, watch code {expired_code}"
     )
     assert not problems, "\n".join(problems)
+    assert (lost, duplicated) == (0, 0), f"{lost} snapshots lost, {duplicated} duplicated"
     assert converge_seconds is not None and converge_seconds < CONVERGE_SECONDS

@@ -21,7 +21,11 @@ duplicate consecutive entries, retention at exactly the limit.
   between the two version-status writes of a promotion or a rollback, so the
   states a crash can leave between two writes are visited on purpose (CI: the
   10 interesting ones; ``--soak``: every n-th write of every phase as well, in
-  both name orders).
+  both name orders). Each point must fire (a point whose write never happens
+  fails the test), and for the CI points the state the API server holds at the
+  kill is checked against what that write leaves (``AT_KILL``). Writes are
+  counted from the API server's audit log, so a write that landed just before
+  the kill and is repeated after the restart is seen.
 * ``test_retention_converges_after_restart``,
   ``test_snapshots_of_a_model_deleted_while_down_are_deleted``,
   ``test_versions_created_while_down_promote_cleanly``: states a crash or some
@@ -42,11 +46,11 @@ import pytest
 from tests.faults.conftest import (
     Episode,
     FaultCluster,
-    FaultOperator,
     Operators,
     drop_namespace,
     is_soak,
     make_namespace,
+    phase_of,
     stage_of,
 )
 from tests.integration.kit import Cluster, wait_for
@@ -116,7 +120,7 @@ def test_random_kills(fc: FaultCluster, fns: str, operators: Operators, scale) -
         op.start()
         eps = converge(eps, Episode.settled, "retention settled")
         for e in eps:
-            if problems := e.problems(op.writes()):
+            if problems := e.problems(fc.operator_writes(fns)):
                 broken[e.model] = problems
         if not op.alive:
             op.start()
@@ -144,33 +148,54 @@ def test_random_kills(fc: FaultCluster, fns: str, operators: Operators, scale) -
     assert not broken, f"seed {SEED}: {len(broken)}/{len(episodes)} episodes wrong:\n" + "\n".join(
         line for problems in broken.values() for line in problems
     )
+    expected = sum(1 for e in episodes if e.breaches)
+    assert (incidents, unevaluated) == (expected, 0), (
+        f"seed {SEED}: {incidents} Incidents for {expected} episodes with breaches, {unevaluated} snapshots unevaluated"
+    )
+    assert op.kills >= rounds, f"seed {SEED}: only {op.kills} kills in {rounds} rounds (the operator was never killed?)"
 
 
 # --------------------------------------------------------------------------- crash points
 
 # (phase, what, n, rev): die right after the n-th write of that phase whose "METHOD path"
 # contains ``what`` ("" = any write; {v1}/{v2} = the episode's version names). ``rev``: v2's name
-# sorts before v1's (the operator writes version statuses in name order, so the two orders tear a
-# two-version transition differently).
+# sorts before v1's (the operator writes the statuses of versions leaving Production in name
+# order, and the one entering Production last, whatever its name).
 V1_STATUS, V2_STATUS = "/registeredmodels/{v1}/status", "/registeredmodels/{v2}/status"
 INC, SNAP_STATUS = "/incidents", "/performancesnapshots/"
+# Each CI point with the state the API server must hold at the kill (``Episode.state``):
+# (v1 stage, v2 stage, Incident phase or None for no Incident, what else).
 CI_POINTS = [
     ("promote", V1_STATUS, 1, False),  # v1 archived, v2 not yet promoted
-    ("promote", V2_STATUS, 1, True),  # v2 promoted, v1 not yet archived
+    ("promote", V2_STATUS, 1, True),  # v2 promoted (written last), the pass's other writes not yet done
     ("rollback", INC, 1, False),  # Incident created, not yet claimed
     ("rollback", INC, 2, False),  # Incident claimed (Remediating), nothing rolled back yet
-    ("rollback", V1_STATUS, 1, False),  # v1 restored, v2 not yet RolledBack
-    ("rollback", V2_STATUS, 1, True),  # v2 RolledBack, v1 not yet restored
-    ("rollback", V2_STATUS, 1, False),  # both versions written, Incident not yet closed
-    ("rollback", INC, 3, False),  # Incident closed, snapshot not yet evaluated
-    ("retention", SNAP_STATUS, 2, False),  # mid-evaluation of the retention burst
-    ("retention", "DELETE", 1, False),  # mid-retention
+    ("rollback", V2_STATUS, 1, True),  # v2 RolledBack, v1 not yet restored (v2 sorts first)
+    ("rollback", V2_STATUS, 1, False),  # v2 RolledBack, v1 not yet restored (v2 sorts last)
+    ("rollback", V1_STATUS, 1, False),  # both versions written (v1 restored last), Incident not yet closed
+    ("rollback", INC, 3, False),  # Incident closed, breaching snapshot not yet evaluated
+    ("retention", SNAP_STATUS, 2, False),  # mid-evaluation of the retention burst, nothing deleted
+    ("retention", "DELETE", 1, False),  # retention under way: the oldest going, the newest kept
 ]
+AT_KILL: dict[tuple[str, str, int], dict[str, object]] = {
+    ("promote", V1_STATUS, 1): {"v1": "Archived", "v2": None, "incident": None},
+    ("promote", V2_STATUS, 1): {"v1": "Archived", "v2": "Production", "incident": None},
+    ("rollback", INC, 1): {"v1": "Archived", "v2": "Production", "incident": "Open", "breach_evaluated": False},
+    ("rollback", INC, 2): {"v1": "Archived", "v2": "Production", "incident": "Remediating", "breach_evaluated": False},
+    ("rollback", V2_STATUS, 1): {"v1": "Archived", "v2": "RolledBack", "incident": "Remediating"},
+    ("rollback", V1_STATUS, 1): {"v1": "Production", "v2": "RolledBack", "incident": "Remediating"},
+    ("rollback", INC, 3): {"v1": "Production", "v2": "RolledBack", "incident": "Remediated", "breach_evaluated": False},
+    ("retention", SNAP_STATUS, 2): {"v1": "Production", "v2": "RolledBack", "incident": "Remediated"},
+    ("retention", "DELETE", 1): {"v1": "Production", "v2": "RolledBack", "incident": "Remediated"},
+}
 SOAK_POINTS = list(
     dict.fromkeys(
         [
             (phase, "", k, rev)
-            for phase, upto in (("promote", 5), ("rollback", 10), ("retention", 14))
+            # as many writes as an uninterrupted phase makes (events aside), so every point fires:
+            # promote 4 (two cards, two statuses), rollback 8 (Incident, claim, two cards, two
+            # statuses, close, snapshot), retention at least 10 (6 snapshots, 3 deletes, a status)
+            for phase, upto in (("promote", 4), ("rollback", 8), ("retention", 10))
             for k in range(1, upto + 1)
             for rev in (False, True)
         ]
@@ -208,19 +233,6 @@ def crash_env(fault_cluster: FaultCluster, tmp_path_factory: pytest.TempPathFact
         drop_namespace(fault_cluster, ns)
 
 
-def _wait_dead_or(op: FaultOperator, done, timeout: float = 20.0) -> bool:
-    """Wait until the operator crashed (True) or ``done()`` holds with it alive (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not op.alive:
-            return True
-        if done():
-            time.sleep(0.3)  # a write may still follow
-            return not op.alive
-        time.sleep(0.05)
-    return not op.alive
-
-
 def _soft_wait(fn, what: str, problems: list[str], timeout: float = 12.0) -> bool:
     try:
         wait_for(fn, timeout=timeout, interval=0.2, what=what)
@@ -230,67 +242,116 @@ def _soft_wait(fn, what: str, problems: list[str], timeout: float = 12.0) -> boo
         return False
 
 
+def state_at_kill(e: Episode) -> dict[str, object]:
+    """What the API server holds for the episode (read while the operator is dead)."""
+    incs = e.k.incidents(e.v2)
+    healthy = {s["metadata"]["name"]: s for s in e.snapshots(e.v1)}
+    return {
+        "v1": stage_of(e.k.rm(e.v1)),
+        "v2": stage_of(e.k.rm(e.v2)),
+        "incidents": len(incs),
+        "incident": phase_of(incs[0]) if incs else None,
+        "breach_evaluated": any((e.k.snap(b).get("status") or {}).get("verdict") for b in e.breaches),
+        "healthy_left": len(healthy),
+        "healthy_evaluated": sum(1 for s in healthy.values() if (s.get("status") or {}).get("verdict")),
+        "healthy_names": sorted(healthy),
+    }
+
+
+def at_kill_problems(phase: str, what: str, nth: int, e: Episode, got: dict[str, object]) -> list[str]:
+    want = AT_KILL.get((phase, what, nth))
+    if want is None:  # a soak-only point: fired is all it can promise
+        return []
+    out = [f"at the kill {key}={got[key]!r}, expected {value!r}" for key, value in want.items() if got[key] != value]
+    if got["incidents"] > 1:
+        out.append(f"at the kill {got['incidents']} Incidents for v2")
+    if (phase, what) == ("retention", SNAP_STATUS):
+        if got["healthy_left"] != len(e.healthy):
+            out.append(f"at the kill {got['healthy_left']}/{len(e.healthy)} healthy snapshots left (none deleted yet)")
+        if not isinstance(got["healthy_evaluated"], int) or got["healthy_evaluated"] < nth:
+            out.append(f"at the kill {got['healthy_evaluated']} healthy snapshots evaluated, expected >= {nth}")
+    if (phase, what) == ("retention", "DELETE"):
+        # The deletes run a few at a time: the ones in flight with the n-th may have landed too.
+        left = got["healthy_names"]
+        assert isinstance(left, list)
+        deleted = [n for n in e.healthy if n not in left]
+        oldest = e.healthy[: len(e.healthy) - e.limit]
+        if not nth <= len(deleted) <= len(oldest) or any(n not in oldest for n in deleted):
+            out.append(f"at the kill {deleted} deleted, expected {nth} to {len(oldest)} of the oldest {oldest}")
+    return out
+
+
 def test_crash_point(crash_env, crash_point, fc: FaultCluster, tmp_path: Path) -> None:
+    """The armed write must happen and kill the operator, the API server must hold the state
+    that write leaves (checked while the operator is dead), and the restarted operator must
+    finish the episode exactly as an uninterrupted run would."""
     k, op = crash_env
     phase, what, nth, rev = crash_point
     if not op.alive:
         op.start()
     e = Episode(k, f"c{secrets.token_hex(3)}", limit=3, new_sorts_first=rev, exact_occurrences=True)
-    crashed = False
     stuck: list[str] = []
     t0 = time.monotonic()
     timings: list[str] = []
+    at_kill: dict[str, object] | None = None
 
     def mark(what: str) -> None:
         timings.append(f"{what}={time.monotonic() - t0:.1f}s")
 
-    def arm_then(action, done) -> None:
-        nonlocal crashed
+    def arm_then(action) -> None:
+        nonlocal at_kill
+        crashes_before = len(op.crashes())
         op.arm_crash(nth, what.format(v1=e.v1, v2=e.v2))
         action()
-        died = _wait_dead_or(op, done)
+        try:
+            wait_for(lambda: not op.alive, timeout=30, interval=0.05, what="the armed crash point to fire")
+        except AssertionError:
+            op.disarm()
+            raise AssertionError(
+                f"crash point {what or 'write'} #{nth} of {phase} never fired: the write it names did not "
+                f"happen (or not {nth} times) within 30 s\n-- last writes --\n" + "\n".join(op.writes()[-30:])
+            ) from None
         op.disarm()
-        mark("crash" if died else "no-crash")
-        if died:
-            crashed = True
-            op.kills += 1
-            op.start()
-            mark("restarted")
+        assert len(op.crashes()) == crashes_before + 1, f"died, but not at the crash point:\n{op.log_tail()}"
+        at_kill = state_at_kill(e)  # the operator is dead: this is what the kill left
+        mark("crash")
+        op.kills += 1
+        op.start()
+        mark("restarted")
 
     e.create_v1()
     wait_for(e.v1_production, timeout=30, what=f"{e.v1} in Production")
     mark("v1")
     if phase == "promote":
-        arm_then(e.create_v2, e.promoted)
+        arm_then(e.create_v2)
     else:
         e.create_v2()
     ok = _soft_wait(e.promoted, f"{e.v2} promoted over {e.v1}", stuck)
     mark("promoted")
     if ok:
         if phase == "rollback":
-            arm_then(lambda: e.send_breaches(1), e.rolled_back)
+            arm_then(lambda: e.send_breaches(1))
         else:
             e.send_breaches(1)
         ok = _soft_wait(e.rolled_back, f"{e.v2} rolled back to {e.v1}", stuck)
         mark("rolled-back")
     if ok:
         if phase == "retention":
-            arm_then(lambda: e.send_healthy(e.limit + 3), e.settled)
+            arm_then(lambda: e.send_healthy(e.limit + 3))
         else:
             e.send_healthy(e.limit + 3)
         _soft_wait(e.settled, f"{e.v1} retention settled", stuck)
         mark("retained")
     fc.count("crash_points", 1)
-    fc.count("crash_points_fired", int(crashed))
-    problems = stuck + e.problems(op.writes())
-    print(f"{phase} {what or 'write'}#{nth} rev={rev}: {' '.join(timings)}")
+    fc.count("crash_points_fired", int(at_kill is not None))
+    assert at_kill is not None, f"the {phase} phase was never reached: {stuck}"
+    problems = at_kill_problems(phase, what, nth, e, at_kill) + stuck + e.problems(fc.operator_writes(k.ns))
+    print(f"{phase} {what or 'write'}#{nth} rev={rev}: {' '.join(timings)}; at the kill {at_kill}")
     if os.environ.get("MODELREG_FAULT_DEBUG"):
         print("\n".join(op.writes()[-40:]))
     tail = "\n".join(line for line in op.writes()[-30:])
     assert not problems, (
-        f"crash after {what or 'write'} #{nth} of {phase} ({'fired' if crashed else 'did not fire'}):\n"
-        + "\n".join(problems)
-        + f"\n-- last writes --\n{tail}"
+        f"crash after {what or 'write'} #{nth} of {phase}:\n" + "\n".join(problems) + f"\n-- last writes --\n{tail}"
     )
 
 

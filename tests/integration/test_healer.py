@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -64,6 +65,26 @@ def env_of(k: Cluster, name: str = "fraud-api") -> dict[str, str]:
     return {e.name: e.value for e in dep.spec.template.spec.containers[0].env or []}
 
 
+def counted(k: Cluster, incident: str, occurrences: int) -> dict[str, Any]:
+    """Wait until the operator has counted ``occurrences`` breaches into ``incident``."""
+    return wait_for(
+        lambda: (i := k.get("incidents", incident)) and (i.get("status") or {}).get("occurrences") == occurrences and i,
+        what=f"{occurrences} occurrences counted into {incident}",
+    )
+
+
+def managed_by_modelreg(k: Cluster, name: str = "fraud-api") -> str:
+    """The fields field manager ``modelreg`` owns on the workload by server-side apply."""
+    apps = client.AppsV1Api(k.custom.api_client)
+    entries = [
+        m
+        for m in apps.read_namespaced_deployment(name, k.ns).metadata.managed_fields or []
+        if m.manager == "modelreg" and m.operation == "Apply"
+    ]
+    assert len(entries) == 1, [(m.manager, m.operation) for m in entries]
+    return json.dumps(entries[0].fields_v1, sort_keys=True)
+
+
 def uri(version: str) -> str:
     return f"s3://models/fraud/{version}/model.bst"
 
@@ -75,6 +96,11 @@ def test_seed_scenario_automatic_rollback_restores_serving(k: Cluster) -> None:
     k.wait_stage("fraud-1", "Production")
     wait_for(lambda: env_of(k)["MODEL_URI"] == uri("1.0.0"), what="serving follows v1")
     assert condition(k.rm("fraud-1"), "ServingSynced")["status"] == "True"
+    # Applied under field manager modelreg (the API server's record), owning that one env
+    # entry's value and nothing else of the workload.
+    owned = managed_by_modelreg(k)
+    assert '"k:{\\"name\\":\\"MODEL_URI\\"}"' in owned and '"f:value"' in owned, owned
+    assert "OTHER" not in owned and "f:image" not in owned and "f:replicas" not in owned, owned
     k.model("fraud-2", version="2.0.0", serving=SERVING, rollbackPolicy=auto)
     k.wait_stage("fraud-2", "Production")
     wait_for(lambda: env_of(k)["MODEL_URI"] == uri("2.0.0"), what="serving follows v2")
@@ -109,7 +135,10 @@ def test_incident_only_waits_for_manual_rollback(k: Cluster, kube: Any) -> None:
     k.wait_stage("fraud-2", "Production")
     k.snapshot("fraud-2-bad", "fraud-2", metrics=BAD)
     inc = wait_for(lambda: k.incidents("fraud-2"))[0]
-    time.sleep(1.0)
+    # A second breach is counted into the Incident by a later pass of the model, in which the
+    # healer had its chance as well: only then is "nothing happened" a finding.
+    k.snapshot("fraud-2-bad-2", "fraud-2", metrics=BAD)
+    counted(k, inc["metadata"]["name"], 2)
     assert k.stage("fraud-2") == "Production"  # IncidentOnly: nothing happens on its own
     assert (k.get("incidents", inc["metadata"]["name"]).get("status") or {}).get("phase", "Open") == "Open"
     assert cli(["rollback", "fraud-2", "--kubeconfig", str(kube.kubeconfig), "-n", k.ns]) == 0
@@ -158,7 +187,8 @@ def test_unknown_playbook_left_for_other_healers(k: Cluster) -> None:
     k.snapshot("pb-bad", "pb-2", metrics=BAD)
     inc = wait_for(lambda: k.incidents("pb-2"))[0]
     assert inc["spec"]["playbook"] == "page_oncall"
-    time.sleep(1.0)
+    k.snapshot("pb-bad-2", "pb-2", metrics=BAD)
+    counted(k, inc["metadata"]["name"], 2)  # a later pass, with the healer's chance to act
     assert k.stage("pb-2") == "Production"
     assert not (k.get("incidents", inc["metadata"]["name"]).get("status") or {}).get("claimedBy")
 
@@ -205,6 +235,18 @@ def test_two_healers_race_and_act_once(k: Cluster, kube: Any, tmp_path: Path, op
         assert [h["stage"] for h in history].count("RolledBack") == 1
         restored = [h for h in k.rm("race-1")["status"]["stageHistory"] if h["reason"] == "Restored"]
         assert len(restored) == 1
+        # Both healers tried: each either claimed the Incident, lost the claim's race, or found
+        # it claimed by the other (a run in which the second never looked proves nothing).
+        incident = f"incident {k.ns}/{inc['metadata']['name']}"
+        tried = {
+            op.identity: [
+                line
+                for line in op.log_path.read_text(errors="replace").splitlines()
+                if incident in line and ("claimed incident" in line or "lost a race" in line or "is claimed by" in line)
+            ]
+            for op in (operator, second)
+        }
+        assert all(tried.values()), f"a healer never tried to claim {incident}: {tried}"
     finally:
         second.stop()
 
@@ -219,20 +261,31 @@ def test_claim_of_a_dead_healer_is_taken_over_after_expiry(k: Cluster) -> None:
     k.wait_stage("dead-1", "Archived")
     k.snapshot("dead-bad", "dead-2", metrics=BAD)
     name = wait_for(lambda: k.incidents("dead-2"))[0]["metadata"]["name"]
-    expires = datetime.now(UTC) + timedelta(seconds=4)
-    # A healer claimed it and died before acting.
-    k.patch_status("incidents", name, {"status": {
-        "phase": "Remediating", "claimedBy": "dead-healer", "occurrences": 1, "snapshots": ["dead-bad"],
-        "claimExpiresAt": expires.isoformat().replace("+00:00", "Z")}})  # fmt: skip
-    k.patch("registeredmodels", "dead-2", {"spec": {"rollbackPolicy": {"mode": "Automatic"}}})
-    time.sleep(1.5)
+
+    def claim(expires: datetime) -> None:
+        # A healer claimed it and died before acting.
+        k.patch_status("incidents", name, {"status": {
+            "phase": "Remediating", "claimedBy": "dead-healer", "occurrences": 1, "snapshots": ["dead-bad"],
+            "claimExpiresAt": expires.isoformat().replace("+00:00", "Z")}})  # fmt: skip
+
+    claim(datetime.now(UTC) + timedelta(seconds=120))
+    patched = k.patch("registeredmodels", "dead-2", {"spec": {"rollbackPolicy": {"mode": "Automatic"}}})
+    # The pass that saw Automatic (observedGeneration) is one in which the healer looked at the claim.
+    gen = patched["metadata"]["generation"]
+    wait_for(lambda: k.rm("dead-2")["status"].get("observedGeneration", 0) >= gen, what="Automatic mode seen")
     assert k.stage("dead-2") == "Production"  # the live claim is respected
+    st = k.get("incidents", name)["status"]
+    assert (st["phase"], st["claimedBy"]) == ("Remediating", "dead-healer")
+    expires = datetime.now(UTC) + timedelta(seconds=3)
+    claim(expires)  # the dead healer's claim runs out, unrenewed
     k.wait_stage("dead-2", "RolledBack", timeout=30)
     assert datetime.now(UTC) >= expires
     k.wait_stage("dead-1", "Production")
     inc = wait_for(lambda: (i := k.get("incidents", name)).get("status", {}).get("phase") == "Remediated" and i)
     actions = [a["action"] for a in inc["status"]["actions"]]
     assert actions.count("ClaimTakenOver") == 1 and actions.count("RolledBack") == 1
+    taken = next(a for a in inc["status"]["actions"] if a["action"] == "ClaimTakenOver")
+    assert datetime.fromisoformat(taken["at"].replace("Z", "+00:00")) >= expires
     assert [h["stage"] for h in k.rm("dead-2")["status"]["stageHistory"]].count("RolledBack") == 1
 
 
