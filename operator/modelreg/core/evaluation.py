@@ -233,6 +233,8 @@ def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> 
     if source is not None and "sampleCount" in (source.no_data or []):
         # A pulled window with no sample series: nothing was observed, whatever minSamples says.
         return inconclusive(f"NoData: {source.metric_source} returned no series for sampleCount")
+    if source is not None and "sampleCount" in (source.invalid or []):
+        return inconclusive(f"InvalidData: {source.metric_source} returned NaN, ±Inf or < 0 for sampleCount")
     if spec.sample_count < policy.min_samples:
         return inconclusive(f"sampleCount {spec.sample_count} < minSamples {policy.min_samples}")
     if not checks:
