@@ -33,7 +33,9 @@ def report(path: Path, method: str) -> float:
 
 
 @pytest.mark.parametrize(("method", "measure"), [("psi", "psi"), ("jensenshannon", "jsDivergence")])
-def test_record_snapshot_from_an_evidently_report(cli: Cli, k: Any, tmp_path: Path, method: str, measure: str) -> None:
+def test_record_snapshot_from_an_evidently_report(  # noqa: F811 (cli is the imported fixture)
+    cli: Cli, k: Any, tmp_path: Path, method: str, measure: str
+) -> None:
     path = tmp_path / "report.json"
     expected = report(path, method)
     k.model("ev-1-0-0", "ev", "1.0.0", targetStage="Sandbox")
@@ -45,7 +47,7 @@ def test_record_snapshot_from_an_evidently_report(cli: Cli, k: Any, tmp_path: Pa
     assert "oodRate" not in snap["spec"]["metrics"]  # --ood-rate is optional
 
 
-def test_an_unsupported_drift_test_is_refused_by_name(cli: Cli, k: Any, tmp_path: Path) -> None:
+def test_an_unsupported_drift_test_is_refused_by_name(cli: Cli, k: Any, tmp_path: Path) -> None:  # noqa: F811
     path = tmp_path / "report.json"
     report(path, "wasserstein")
     out = cli("record-snapshot", "ev-1-0-0", "--from-evidently", str(path))
