@@ -33,8 +33,12 @@ def report(path: Path, method: str) -> float:
 
 
 @pytest.mark.parametrize(("method", "measure"), [("psi", "psi"), ("jensenshannon", "jsDivergence")])
-def test_record_snapshot_from_an_evidently_report(  # noqa: F811 (cli is the imported fixture)
-    cli: Cli, k: Any, tmp_path: Path, method: str, measure: str
+def test_record_snapshot_from_an_evidently_report(
+    cli: Cli,  # noqa: F811 (the imported fixture)
+    k: Any,
+    tmp_path: Path,
+    method: str,
+    measure: str,
 ) -> None:
     path = tmp_path / "report.json"
     expected = report(path, method)
