@@ -98,19 +98,34 @@ class Poller:
         self._session: aiohttp.ClientSession | None = None
         self._informer: Any = None
         self.latencies: list[float] = []  # query round trips (s), newest last, bounded
+        self.synced = False  # MetricSources listed once
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self, namespaces: list[str]) -> None:
+        """List and watch MetricSources in the background: never holds up the operator's start.
+
+        Without the MetricSource CRD or the RBAC to read it (an operator upgraded before
+        its CRDs and chart), the list is retried with backoff and nothing else waits on it.
+        Versions are not polled until the first list is done, so none is told
+        SourceNotFound for a source that is merely not listed yet.
+        """
         from modelreg.controller.informer import Informer
 
         shim = SimpleNamespace(client=self.client, store=self)
         self._informer = Informer(shim, MS_PLURAL, namespaces, self.on_source)  # type: ignore[arg-type]
-        for scope in self._informer.scopes:
-            await self._informer.relist(scope)
-        self._informer.start()
+
+        async def list_then_watch() -> None:
+            for scope in self._informer.scopes:
+                await self._informer.relist(scope)
+            self.synced = True
+            self._informer.start()
+
+        self._spawn(list_then_watch())
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._informer is not None:
             await self._informer.stop()
         for task in list(self._tasks):
@@ -204,6 +219,9 @@ class Poller:
         body = self.engine.store.model(ns, name)
         if body is None:
             self._armed.pop(key, None)
+            return
+        if not self.synced:
+            self.engine.queue.call_later(1.0, ("poll", ns, name))
             return
         mon, stage = self._monitoring(body)
         if mon is None or stage not in mon.stages:
