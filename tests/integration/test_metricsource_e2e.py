@@ -267,6 +267,9 @@ def test_source_edge_cases(
 
         assert not pulled(k, "amb-1-0-0") and not pulled(k, "gone-1-0-0")
         assert condition(k.rm("idle-1-0-0"), "MetricsAvailable")["status"] == "True"
+        # Monitoring removed from the spec: the condition goes (absent on unmonitored versions).
+        k.patch("registeredmodels", "idle-1-0-0", {"spec": {"monitoring": None}})
+        wait_for(lambda: not metrics_condition(k, "idle-1-0-0"), TIMEOUT, what="MetricsAvailable removed")
     finally:
         proxy.stop()
         exporter.idle("amb", "1.0.0")

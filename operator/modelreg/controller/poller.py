@@ -225,7 +225,11 @@ class Poller:
             return
         mon, stage = self._monitoring(body)
         if mon is None or stage not in mon.stages:
-            return  # re-armed by on_model when its spec or stage changes
+            # Not polled (re-armed by on_model when its spec or stage changes): the condition goes.
+            conditions = (body.get("status") or {}).get("conditions") or []
+            if any(c.get("type") == ms.CONDITION_TYPE for c in conditions):
+                self._spawn(self._drop_condition(ns, name))
+            return
         interval = int(parse_duration(mon.interval).total_seconds())
         window = int(parse_duration(mon.window).total_seconds())
         delay = int(parse_duration(mon.evaluation_delay).total_seconds())
@@ -445,6 +449,26 @@ class Poller:
         self.engine.store.upsert_model(out)
         if change.event_reason:
             await self._event(ns, name, body, change)
+
+    async def _drop_condition(self, ns: str, name: str) -> None:
+        """Remove MetricsAvailable from a version that is no longer polled (a JSON patch that tests the index)."""
+        body = self.engine.store.model(ns, name)
+        conditions = ((body or {}).get("status") or {}).get("conditions") or []
+        index = next((i for i, c in enumerate(conditions) if c.get("type") == ms.CONDITION_TYPE), None)
+        if index is None:
+            return
+        path = path_for(GROUP, VERSION, "registeredmodels", ns, name) + "/status"
+        ops = [
+            {"op": "test", "path": f"/status/conditions/{index}/type", "value": ms.CONDITION_TYPE},
+            {"op": "remove", "path": f"/status/conditions/{index}"},
+        ]
+        try:
+            out = await self.client.json_patch(path, ops)
+        except ApiError as err:
+            if err.not_found or err.status in (409, 422):
+                return  # gone, or the list moved: the next look tries again
+            raise
+        self.engine.store.upsert_model(out)
 
     async def _event(self, ns: str, name: str, body: JSON, change: ms.ConditionChange) -> None:
         from modelreg.core import lifecycle
