@@ -148,6 +148,13 @@ BAD_MONITORING = {
         ["start"],
     ),
     "source name over 63": ({"sourceRef": {"name": "p" * 64}}, ["sourceRef.name"]),
+    "feature name with a space": (
+        {
+            "features": ["merchant risk"],
+            "driftReference": {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"},
+        },
+        ["features"],
+    ),
 }
 
 

@@ -751,7 +751,8 @@ class DriftReference(Model):
     end: datetime
 
 
-FeatureName = Annotated[str, Field(min_length=1, max_length=MAX_SHORT)]
+#: A monitored feature's name: it is rendered into PromQL and recorded as ``feature:<name>``.
+FeatureName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")]
 
 
 class Monitoring(Model):
