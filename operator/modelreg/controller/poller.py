@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
+from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from modelreg import API_VERSION, GROUP, VERSION
@@ -57,6 +58,18 @@ DEFAULT_TIMEOUT = 10.0
 
 JSON = dict[str, Any]
 Key = tuple[str, str]
+
+#: Prometheus series of the poller (on the operator's /metrics).
+QUERY_SECONDS = Histogram(
+    "modelreg_metric_query_seconds",
+    "Round trip of one Prometheus query made by MetricSource polling",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WINDOWS = Counter(
+    "modelreg_pulled_windows_total",
+    "Windows polled from MetricSources, by outcome (Written, Exists, or the MetricsAvailable reason)",
+    ["outcome"],
+)
 
 
 def _iso(ts: float) -> str:
@@ -251,6 +264,8 @@ class Poller:
             if not ms.still_current(plan.t, interval, delay, time.time()):
                 return  # skipped, never queued
             failure = await self._poll_window(ns, name, mon, plan)
+            if failure is not None:
+                WINDOWS.labels(failure.reason).inc()
             await self._set_condition(ns, name, failure)
         except asyncio.CancelledError:
             raise
@@ -306,7 +321,8 @@ class Poller:
 
         snapshot = self._snapshot_body(ns, name, body, source_name, plan, rendered, outcome, features)
         try:
-            await self.client.create(path_for(GROUP, VERSION, "performancesnapshots", ns), snapshot)
+            _, created = await self.client.create(path_for(GROUP, VERSION, "performancesnapshots", ns), snapshot)
+            WINDOWS.labels("Written" if created else "Exists").inc()
         except ApiError as err:
             if err.not_found or err.forbidden:
                 log.warning("cannot create snapshot %s/%s: %s", ns, snapshot["metadata"]["name"], err)
@@ -573,7 +589,9 @@ class Poller:
                 except (aiohttp.ClientError, OSError) as err:
                     raise SourceError(ms.Failure("Unreachable", type(err).__name__)) from None
                 finally:
-                    self.latencies.append(time.perf_counter() - started)
+                    took = time.perf_counter() - started
+                    QUERY_SECONDS.observe(took)
+                    self.latencies.append(took)
                     if len(self.latencies) > 10_000:
                         del self.latencies[:5_000]
             body = _json(raw)
