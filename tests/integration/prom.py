@@ -145,6 +145,10 @@ class Exporter:
         self, model: str, version: str, *, rate: int = 50, errors: float = 0.0, ood: float = 0.0, feature: float = 0.1
     ) -> None:
         """Every 100 ms: ``rate/10`` requests, a share failing / OOD; feature values around ``feature``."""
+        # Children created up front, as prometheus_client advises: a counter that appears only at
+        # its first increment loses that first increment to increase() (and one scrape of time).
+        self.requests.labels(model, version, "success")
+        self.requests.labels(model, version, "error")
         with self._lock:
             self._traffic[(model, version)] = {"rate": rate, "errors": errors, "ood": ood, "feature": feature}
 
