@@ -261,6 +261,26 @@ def test_source_edge_cases(
         assert any(
             h.get("Authorization") == f"Bearer {token}" and h.get("X-Scope-OrgID") == "team-a" for h in proxy.seen
         )
+        # The token is rotated: the next 401 makes the operator read the Secret again at once.
+        rotated = "rotated-token"
+        core.patch_namespaced_secret(
+            "prom-reader", k.ns, {"data": {"token": base64.b64encode(rotated.encode()).decode()}}
+        )
+        proxy.token = rotated
+        seen_before = len(proxy.seen)
+        wait_for(
+            lambda: any(h.get("Authorization") == f"Bearer {rotated}" for h in proxy.seen[seen_before:]),
+            30,  # well before the 60 s re-read: it is the 401 that makes the operator read it again
+            what="the rotated token used",
+        )
+        before = {s["metadata"]["name"] for s in pulled(k, "tenant-1-0-0")}
+        wait_for(
+            lambda: {s["metadata"]["name"] for s in evaluated(k, "tenant-1-0-0")} - before,
+            TIMEOUT,
+            what="a window pulled with the rotated token",
+        )
+        cond = metrics_condition(k, "tenant-1-0-0")
+        assert cond["status"] == "True", cond
         ready = wait_for(lambda: source_ready(k, "prom-notoken"), TIMEOUT)
         assert (ready["status"], ready["reason"]) == ("False", "Forbidden")
         assert "no tenant" not in ready["message"]  # never the response body
