@@ -165,6 +165,8 @@ class Poller:
     def on_source(self, event_type: str | None, body: JSON) -> None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
+        if self.engine.excluded(key[0]):
+            return  # --exclude-namespace: another operator's
         if event_type == "DELETED":
             self.sources.pop(key, None)
             self._rearm_users(key)
