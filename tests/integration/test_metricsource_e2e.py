@@ -341,3 +341,52 @@ def test_prometheus_stopped_gives_no_snapshot_and_goes_stale(
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def test_a_second_replica_never_doubles_a_window(
+    operator: Any, k: Cluster, namespace: str, exporter: Exporter, prometheus: PrometheusServer, tmp_path: Path
+) -> None:
+    """Two operators poll the same version: each window is written once (AlreadyExists = done)."""
+    from tests.integration.conftest import OperatorProcess
+
+    second = OperatorProcess(
+        kubeconfig=operator.kubeconfig,
+        log_path=tmp_path / "second.log",
+        identity="second-replica",
+        extra_args=("--namespace", namespace),
+    ).start()
+    try:
+        metric_source(k, "prom", prometheus.url)
+        exporter.traffic("twice", "1.0.0", rate=50)
+        k.model(
+            "twice-1-0-0",
+            "twice",
+            "1.0.0",
+            targetStage="Sandbox",
+            rollbackPolicy={"minSamples": 20},
+            monitoring={"sourceRef": {"name": "prom"}, **MONITOR},
+        )
+
+        def exists_total() -> float:
+            total = 0.0
+            for op in (operator, second):
+                for line in op.metrics().splitlines():
+                    if line.startswith('modelreg_pulled_windows_total{outcome="Exists"}'):
+                        total += float(line.split()[-1])
+            return total
+
+        # Both polled a window and one of them found it already written.
+        wait_for(lambda: exists_total() >= 1, TIMEOUT, what="a window found already written")
+        snaps = pulled(k, "twice-1-0-0")
+        ends = [s["spec"]["window"]["end"] for s in snaps]
+        assert len(ends) == len(set(ends)) and len(snaps) >= 1
+        assert all(s["metadata"]["name"] == f"twice-1-0-0-{_t(s)}" for s in snaps)
+    finally:
+        second.stop()
+        exporter.idle("twice", "1.0.0")
+
+
+def _t(snap: dict[str, Any]) -> int:
+    import calendar
+
+    return calendar.timegm(time.strptime(snap["spec"]["window"]["end"], "%Y-%m-%dT%H:%M:%SZ"))
