@@ -50,9 +50,11 @@ test-deploy: control-plane ## Helm chart, manifests, RBAC and admission policy a
 
 bench: control-plane ## full benchmarks (1,000 and 10,000 versions, about 32 min; prints figures, writes bench-results.json)
 	$(PY) -m benchmarks.bench --full --out bench-results.json
+	$(PY) -m benchmarks.metricsource --full --out bench-metricsource.json
 
 bench-quick: control-plane ## quick benchmarks (under 3 minutes)
 	$(PY) -m benchmarks.bench --quick --out bench-results.json
+	$(PY) -m benchmarks.metricsource --quick --out bench-metricsource.json
 
 lint: venv ## ruff check + format, import contracts (.importlinter), mypy --strict; names the failed steps
 	VENV=$(VENV) bash hack/lint.sh

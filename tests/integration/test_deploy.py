@@ -263,6 +263,10 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     expected |= {("modelreg.io", "incidents", "create"), ("modelreg.io", "incidents", "delete")}
     expected |= {("modelreg.io", "performancesnapshots", "delete")}
     expected |= {("modelreg.io", f"{r}/status", v) for r in kinds3 for v in ("get", "patch", "update")}
+    # MetricSource polling (SPEC §6): read sources, write their status, create pulled snapshots.
+    expected |= {("modelreg.io", "metricsources", v) for v in ("get", "list", "watch")}
+    expected |= {("modelreg.io", "metricsources/status", v) for v in ("get", "patch", "update")}
+    expected |= {("modelreg.io", "performancesnapshots", "create")}
     expected |= {("", "events", "create")} | {("", "configmaps", v) for v in ("get", "create", "patch")}
     expected |= {("apps", r, v) for r in ("deployments", "statefulsets") for v in ("get", "patch")}
     expected |= {("modelreg.io", "incidentnotifiers", v) for v in ("get", "list", "watch")}
@@ -794,6 +798,9 @@ ALLOWED = [
     ("create", "configmaps"),
     ("patch", "deployments.apps"),
     ("get", "statefulsets.apps"),
+    ("create", "performancesnapshots.modelreg.io"),
+    ("watch", "metricsources.modelreg.io"),
+    ("patch", "metricsources.modelreg.io/status"),
 ]
 DENIED = [
     ("get", "secrets"),
@@ -802,8 +809,8 @@ DENIED = [
     ("update", "registeredmodels.modelreg.io"),
     ("patch", "registeredmodels.modelreg.io"),
     ("delete", "registeredmodels.modelreg.io"),
-    ("create", "performancesnapshots.modelreg.io"),
     ("patch", "incidents.modelreg.io"),
+    ("patch", "metricsources.modelreg.io"),
     ("delete", "configmaps"),
     ("update", "deployments.apps"),
     ("create", "deployments.apps"),
@@ -1038,3 +1045,21 @@ def test_operator_under_chart_service_account_passes_seed_rollback(
         assert " 403" not in log and "Forbidden" not in log and "forbidden" not in log, op.log_tail()
     finally:
         op.stop()
+
+
+def test_metricsource_secret_grant_names_only_listed_secrets(tools: Tools) -> None:
+    """SPEC §6: no Secret by default; `get` on exactly the Secrets the values name, per namespace."""
+    assert not _by_kind(_docs(tools.template("modelreg")), "Role")
+    docs = _docs(
+        tools.template("modelreg", "--set-json", 'metricSources.secretNames={"risk":["prom-reader"],"fraud":[]}')
+    )
+    (role,) = _by_kind(docs, "Role")
+    assert role["metadata"]["namespace"] == "risk"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["prom-reader"], "verbs": ["get"]}
+    ]
+    (binding,) = _by_kind(docs, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "modelreg", "namespace": "modelreg"}]
+    for cluster_role in _by_kind(docs, "ClusterRole"):
+        assert all("secrets" not in r["resources"] for r in cluster_role["rules"])

@@ -53,7 +53,7 @@ def test_stale_healthy_production_is_degraded() -> None:
     r = health(last_conclusive_verdict="Healthy", last_snapshot_at=ago(20), production_since=ago(60))
     assert r.health == "Degraded" and r.stale
     since = ago(20).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert r.reason == f"no snapshot since {since} (staleAfter 15m0s)"
+    assert r.reason == f"no conclusive snapshot since {since} (staleAfter 15m0s)"
     # The reason does not move with the clock (no status write per look).
     assert (
         health(
@@ -85,7 +85,7 @@ def test_unknown_in_production() -> None:
     assert r == HealthResult("Unknown", "no conclusive snapshot yet", stale=False, recheck_at=ago(1) + STALE)
     r = health(production_since=ago(16))
     assert r.health == "Degraded" and r.stale
-    assert r.reason == "no snapshot since entering Production at 2026-11-20T11:44:00Z (staleAfter 15m0s)"
+    assert r.reason == "no conclusive snapshot since entering Production at 2026-11-20T11:44:00Z (staleAfter 15m0s)"
     # without any time there is nothing to be stale against
     assert health() == HealthResult("Unknown", "no conclusive snapshot yet")
 
@@ -103,7 +103,8 @@ def test_degraded_stays_degraded() -> None:
     r = health(last_conclusive_verdict="Degraded", last_snapshot_at=ago(30))
     assert r.health == "Degraded" and r.stale
     since = ago(30).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert r.reason == f"latest conclusive snapshot is Degraded; no snapshot since {since} (staleAfter 15m0s)"
+    stale = f"no conclusive snapshot since {since} (staleAfter 15m0s)"
+    assert r.reason == f"latest conclusive snapshot is Degraded; {stale}"
 
 
 def test_inconclusive_as_last_verdict_is_unknown() -> None:

@@ -54,6 +54,10 @@ def test_defaults_match_spec_section_5() -> None:
         "snapshot_history_limit": 20,
         "incident_ttl": "720h",
         "orphan_ttl": "24h",
+        "monitoring_interval": "1m",
+        "monitoring_window": "",
+        "monitoring_evaluation_delay": "30s",
+        "monitoring_stages": "Sandbox,Production",
     }
     assert DRIFT_DEFAULT_MAX == {"klDivergence": 0.3, "psi": 0.25, "jsDivergence": 0.1}
     assert d.effective_drift_max == 0.3

@@ -191,6 +191,28 @@ KINDS: list[KindInfo] = [
         "selectable": [],
         "root_rules": [],
     },
+    {
+        "kind": "MetricSource",
+        "plural": "metricsources",
+        "singular": "metricsource",
+        "shortNames": ["msrc"],
+        "spec": m.MetricSourceSpec,
+        "status": m.MetricSourceStatus,
+        "description": "How the operator asks a Prometheus-compatible server for a version's metrics.",
+        "columns": [
+            ("URL", "string", ".spec.prometheus.url", 0),
+            ("Ready", "string", '.status.conditions[?(@.type=="Ready")].status', 0),
+            ("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason', 1),
+            ("Age", "date", ".metadata.creationTimestamp", 0),
+        ],
+        "selectable": [],
+        "root_rules": [
+            m.cel(
+                f"size(self.metadata.name) <= {m.MAX_SOURCE_NAME}",
+                f"metadata.name must be at most {m.MAX_SOURCE_NAME} characters (it is written into a label)",
+            )
+        ],
+    },
 ]
 
 

@@ -365,6 +365,9 @@ class RegisteredModelSpec(Model):
     rollback_policy: RollbackPolicy | None = None
     serving: Serving | None = None
     snapshot_history_limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    monitoring: Monitoring | None = Field(
+        default=None, description="Pull this version's snapshots from a MetricSource (SPEC §6)."
+    )
 
 
 # --------------------------------------------------------------------------- shared status pieces
@@ -509,6 +512,7 @@ class EffectivePolicy(Model):
     promotion_policy: EffectivePromotionPolicy
     rollback_policy: EffectiveRollbackPolicy
     snapshot_history_limit: int
+    monitoring: EffectiveMonitoring | None = None
 
 
 class RegisteredModelStatus(Model):
@@ -603,6 +607,7 @@ class PerformanceSnapshotSpec(Model):
     sample_count: Annotated[int, Field(ge=0)]
     metrics: SnapshotMetrics | None = None
     drift: SnapshotDrift | None = None
+    source: SnapshotSource | None = Field(default=None, description="Set on snapshots the operator pulled.")
 
 
 class PerformanceSnapshotStatus(Model):
@@ -822,3 +827,209 @@ class IncidentNotifier(Model):
     metadata: ObjectMeta
     spec: IncidentNotifierSpec
     status: IncidentNotifierStatus | None = None
+
+
+# --------------------------------------------------------------------------- MetricSource and spec.monitoring (SPEC §6)
+
+#: The stages whose versions a MetricSource may be polled for.
+MonitoredStage = Literal["Development", "Sandbox", "Production"]
+#: Fields of a pulled snapshot that may be listed in ``spec.source.noData`` / ``invalid``.
+SOURCE_FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,255}$"
+#: An HTTP header name (RFC 9110 token).
+HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+MAX_QUERY = 4096
+MAX_CUSTOM_QUERIES = 20
+#: A MetricSource's name is at most a label value (it is written into a label).
+MAX_SOURCE_NAME = 63
+MIN_INTERVAL_SECONDS = 5
+MAX_TIMEOUT_SECONDS = 60
+
+
+def _whole_seconds_rule(field: str, minimum: int) -> list[dict[str, str]]:
+    return [
+        cel(
+            "self.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$')",
+            f"{field} must be a whole number of seconds (h, m and s with integers, such as 90s or 1m30s)",
+        ),
+        cel(f"duration(self) >= duration('{minimum}s')", f"{field} must be at least {minimum}s"),
+    ]
+
+
+def _interval(field: str) -> Any:
+    return Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        max_length=64,
+        description=f"Go duration in whole seconds, at least {MIN_INTERVAL_SECONDS}s.",
+        json_schema_extra=k8s(**{"x-kubernetes-validations": _whole_seconds_rule(field, MIN_INTERVAL_SECONDS)}),
+    )
+
+
+PromQL = Annotated[str, Field(min_length=1, max_length=MAX_QUERY)]
+
+
+class HttpHeader(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.name.lowerAscii() != 'authorization'",
+                    "no Authorization header here: use prometheus.bearerTokenSecretRef",
+                    ".name",
+                )
+            ]
+        }
+    )
+    name: Annotated[str, Field(min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN)]
+    value: Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n]*$")] = Field(
+        description="A fixed value (no newline). Not for secrets."
+    )
+
+
+class PrometheusSpec(Model):
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URI, pattern=URL_PATTERN)] = Field(
+        description="http or https; /api/v1/query is appended.",
+        json_schema_extra=k8s(
+            **{
+                "x-kubernetes-validations": [
+                    cel(
+                        "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",
+                        "url must be an http or https URL with a host",
+                    )
+                ]
+            }
+        ),
+    )
+    headers: list[HttpHeader] | None = Field(default=None, max_length=16)
+    bearer_token_secret_ref: SecretKeyRef | None = None
+    ca_config_map_ref: SecretKeyRef | None = None
+    timeout: Annotated[str, Field(pattern=DURATION_PATTERN, max_length=64)] | None = Field(
+        default=None,
+        description="Go duration in (0, 60s]; default 10s.",
+        json_schema_extra=k8s(
+            **{
+                "x-kubernetes-validations": [
+                    cel(
+                        f"duration(self) > duration('0s') && duration(self) <= duration('{MAX_TIMEOUT_SECONDS}s')",
+                        f"timeout must be in (0, {MAX_TIMEOUT_SECONDS}s]",
+                    )
+                ]
+            }
+        ),
+    )
+
+
+class MetricQueries(Model):
+    sample_count: PromQL = Field(description="Requests in the window (required).")
+    error_count: PromQL | None = None
+    ood_count: PromQL | None = None
+    latency_p99_ms: PromQL | None = Field(default=None, alias="latencyP99Ms")
+    custom: dict[MetricName, PromQL] | None = Field(default=None, max_length=MAX_CUSTOM_QUERIES)
+    feature_histogram: PromQL | None = Field(
+        default=None, description="Cumulative bucket counts of one feature ({{feature}}), one series per `le`."
+    )
+
+
+class MetricSourceSpec(Model):
+    prometheus: PrometheusSpec
+    queries: MetricQueries
+
+
+class ProbeResult(Model):
+    at: datetime
+    ok: bool
+    message: Annotated[str, Field(max_length=1024)] = ""
+
+
+class MetricSourceStatus(Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list, max_length=16, json_schema_extra=CONDITIONS_EXTRA)
+    last_probe: ProbeResult | None = None
+
+
+class MetricSource(Model):
+    model_config = ConfigDict(extra="ignore")
+    api_version: str = "modelreg.io/v1alpha1"
+    kind: str = "MetricSource"
+    metadata: ObjectMeta
+    spec: MetricSourceSpec
+    status: MetricSourceStatus | None = None
+
+
+class SourceRef(Model):
+    name: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_SOURCE_NAME)]
+
+
+class DriftReference(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("timestamp(self.start) < timestamp(self.end)", "driftReference.start must be before its end")
+            ]
+        }
+    )
+    version: Annotated[str, Field(pattern=VERSION_PATTERN, max_length=63)] | None = Field(
+        default=None, description="Rendered as {{version}} in the reference query (default: this version)."
+    )
+    start: datetime
+    end: datetime
+
+
+#: A monitored feature's name: it is rendered into PromQL and recorded as ``feature:<name>``.
+FeatureName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")]
+
+
+class Monitoring(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.features) || size(self.features) == 0 || has(self.driftReference)",
+                    "monitoring.features needs monitoring.driftReference",
+                    ".features",
+                )
+            ]
+        }
+    )
+    source_ref: SourceRef = Field(description="A MetricSource in this namespace.")
+    interval: str | None = _interval("interval")
+    window: str | None = _interval("window")
+    evaluation_delay: Duration | None = Field(default=None, description="≥ 0s (scrape lag).")
+    stages: list[MonitoredStage] | None = Field(
+        default=None, max_length=3, json_schema_extra=k8s(**{"x-kubernetes-list-type": "set"})
+    )
+    features: list[FeatureName] | None = Field(
+        default=None, max_length=MAX_FEATURES, json_schema_extra=k8s(**{"x-kubernetes-list-type": "set"})
+    )
+    drift_reference: DriftReference | None = None
+
+
+class EffectiveMonitoring(Model):
+    source_ref: SourceRef
+    interval: Duration
+    window: Duration
+    evaluation_delay: Duration
+    stages: list[MonitoredStage] = Field(default_factory=list, max_length=3)
+    features: list[FeatureName] = Field(default_factory=list, max_length=MAX_FEATURES)
+    drift_reference: DriftReference | None = None
+
+
+SourceField = Annotated[str, Field(pattern=SOURCE_FIELD_PATTERN, max_length=256)]
+
+
+class SnapshotSource(Model):
+    """Where a pulled snapshot came from: the source, the rendered queries, what had no data."""
+
+    metric_source: Annotated[str, Field(pattern=DNS_SUBDOMAIN, max_length=MAX_SOURCE_NAME)]
+    queries: dict[SourceField, Annotated[str, Field(max_length=2 * MAX_QUERY)]] | None = Field(
+        default=None, max_length=MAX_CUSTOM_QUERIES + 2 * MAX_FEATURES + 8
+    )
+    no_data: list[SourceField] | None = Field(default=None, max_length=MAX_CUSTOM_QUERIES + MAX_FEATURES + 8)
+    invalid: list[SourceField] | None = Field(default=None, max_length=MAX_CUSTOM_QUERIES + MAX_FEATURES + 8)
+
+
+for _model in (RegisteredModelSpec, EffectivePolicy, PerformanceSnapshotSpec, RegisteredModelStatus):
+    _model.model_rebuild()
+for _model in (RegisteredModel, PerformanceSnapshot):
+    _model.model_rebuild()

@@ -514,6 +514,7 @@ def build_snapshot(
     drift_kl: float | None = None,
     features: list[dict[str, Any]] | None = None,
     window_start: str | None = None,
+    drift: Mapping[str, float] | None = None,
     window_end: str | None = None,
 ) -> Obj:
     """A PerformanceSnapshot body, validated against the API models (CliError when invalid)."""
@@ -535,7 +536,9 @@ def build_snapshot(
         spec["window"] = {k: v for k, v in (("start", window_start), ("end", window_end)) if v}
     if metrics:
         spec["metrics"] = metrics
+    precomputed = dict(drift or {})
     drift: dict[str, Any] = {}
+    drift.update(precomputed)
     if drift_kl is not None:
         drift["klDivergence"] = drift_kl
     if features:
@@ -1064,6 +1067,27 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evidently_drift(path_text: str) -> Any:
+    """The drift of an Evidently report file (CliError naming the problem)."""
+    import json
+
+    from modelreg.evidently_report import drift_from_report
+
+    path = Path(path_text)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise CliError(f"cannot read Evidently report {path}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise CliError(f"Evidently report {path} is not JSON: {err}") from None
+    if not isinstance(report, dict):
+        raise CliError(f"Evidently report {path}: not a report object")
+    try:
+        return drift_from_report(report)
+    except ValueError as err:
+        raise CliError(f"Evidently report {path}: {err}") from None
+
+
 @command
 def cmd_record_snapshot(args: argparse.Namespace) -> int:
     from kubernetes.client.exceptions import ApiException
@@ -1076,12 +1100,22 @@ def cmd_record_snapshot(args: argparse.Namespace) -> int:
         except OSError as err:
             raise CliError(f"cannot read histogram file {path}: {err.strerror or err}") from None
         features = parse_histograms(text, f"histogram file {path}")
+    report = _evidently_drift(args.from_evidently) if args.from_evidently else None
+    samples = args.samples if args.samples is not None else (report.sample_count if report else None)
+    if samples is None:
+        raise CliError(
+            "--samples is required"
+            + (" (the Evidently report has no current row count: add RowCount() to it)" if report else "")
+        )
+    if args.error_rate is None and report is None:
+        raise CliError("--error-rate is required (unless --from-evidently records drift only)")
     now = utcnow()
     name = args.snapshot_name or snapshot_name(args.name, now)
     body = build_snapshot(
         args.name,
         name,
-        samples=args.samples,
+        samples=samples,
+        drift={report.measure: report.value} if report else None,
         error_rate=args.error_rate,
         ood_rate=args.ood_rate,
         latency_p99_ms=args.latency_p99_ms,
@@ -1284,9 +1318,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "JSON list of {name, reference: [counts], current: [counts]}.",
     )
     p.add_argument("name", metavar="NAME", help="RegisteredModel name")
-    p.add_argument("--error-rate", type=_rate, required=True, metavar="F")
-    p.add_argument("--ood-rate", type=_rate, required=True, metavar="F")
-    p.add_argument("--samples", type=_non_negative_int, required=True, metavar="N")
+    p.add_argument("--error-rate", type=_rate, default=None, metavar="F", help="required without --from-evidently")
+    p.add_argument("--ood-rate", type=_rate, default=None, metavar="F")
+    p.add_argument(
+        "--samples", type=_non_negative_int, default=None, metavar="N", help="default with --from-evidently: its rows"
+    )
+    p.add_argument(
+        "--from-evidently",
+        default=None,
+        metavar="REPORT.json",
+        help="record the drift of an Evidently data-drift report (psi, kl_div or jensenshannon column tests)",
+    )
     p.add_argument("--latency-p99-ms", type=_non_negative_float, default=None, metavar="F")
     p.add_argument(
         "--drift-kl",

@@ -269,6 +269,7 @@ class Engine:
         self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
         self.healer: Any = None  # set by the healer module when enabled
+        self.poller: Any = None  # MetricSource polling (controller.poller), when started
         self._card_keys: dict[str, tuple[Any, str]] = {}
         self._watching: set[str] = set()  # plurals whose watch stream has delivered an event
         self._sweep_armed: set[str] = set()
@@ -298,6 +299,8 @@ class Engine:
         ns, name = meta["namespace"], meta["name"]
         if self.excluded(ns):
             return
+        if self.poller is not None:
+            self.poller.on_model(event_type, body)
         if event_type == "DELETED":
             old = self.store.delete_model(ns, name)
             if old is not None:
@@ -418,6 +421,8 @@ class Engine:
                 await self.cleanup_deleted_model(key[1], key[2])
             elif kind == "sweep":
                 await self.sweep(key[1])
+            elif kind in ("poll", "probe") and self.poller is not None:
+                await self.poller.handle(key)
         finally:
             metrics.handler_latency.observe(time.perf_counter() - started)
             metrics.queue_depth.set(self.queue.depth)

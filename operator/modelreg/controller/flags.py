@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="derive the peering priority from environment variable NAME (e.g. MODELREG_POD_UID); --priority wins",
     )
     parser.add_argument("--identity", default=os.environ.get("MODELREG_IDENTITY") or socket.gethostname())
+    parser.add_argument(
+        "--metric-query-concurrency",
+        type=int,
+        default=int(os.environ.get("MODELREG_METRIC_QUERY_CONCURRENCY", "16")),
+        help="Prometheus queries of MetricSource polling in flight at once (default 16)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true")
     group = parser.add_argument_group("operator-wide defaults (SPEC §5; also MODELREG_DEFAULT_<FIELD>)")
     for field in dataclasses.fields(Defaults):

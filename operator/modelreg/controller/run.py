@@ -114,6 +114,11 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
 
             engine.healer = Healer(engine)
         engine.start()
+        from modelreg.controller.poller import Poller
+
+        # Before the models are listed, so that every monitored version arms its timer.
+        engine.poller = Poller(engine, concurrency=args.metric_query_concurrency)
+        await engine.poller.start(list(args.namespace) if exact else [])
         if own_informers:
             # Models, Incidents and snapshots are all known when the first model is
             # decided on (see the informer module's docstring).
@@ -131,6 +136,8 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         if informers is not None:
             await informers.stop()
         engine = memo.get("engine")
+        if engine is not None and engine.poller is not None:
+            await engine.poller.stop()
         if engine is not None:
             await engine.stop()
             await engine.client.close()

@@ -207,6 +207,8 @@ def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> 
     - Every configured criterion is checked; all breaches are reported. A
       criterion whose metric the snapshot lacks (or is not finite) goes into
       ``missing``.
+    - A pulled snapshot whose ``spec.source.noData`` lists ``sampleCount`` →
+      Inconclusive with a reason starting ``NoData`` (whatever ``minSamples`` says).
     - ``sampleCount < minSamples`` → Inconclusive (no breaches or warnings,
       metrics and drift still filled).
     - None of the configured metrics present → Inconclusive.
@@ -227,6 +229,12 @@ def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> 
     def inconclusive(reason: str) -> Evaluation:
         return Evaluation(verdict="Inconclusive", reason=reason, missing=missing, drift=drift.result, metrics=metrics)
 
+    source = spec.source
+    if source is not None and "sampleCount" in (source.no_data or []):
+        # A pulled window with no sample series: nothing was observed, whatever minSamples says.
+        return inconclusive(f"NoData: {source.metric_source} returned no series for sampleCount")
+    if source is not None and "sampleCount" in (source.invalid or []):
+        return inconclusive(f"InvalidData: {source.metric_source} returned NaN, ±Inf or < 0 for sampleCount")
     if spec.sample_count < policy.min_samples:
         return inconclusive(f"sampleCount {spec.sample_count} < minSamples {policy.min_samples}")
     if not checks:

@@ -1,9 +1,13 @@
 """Health of a version from its latest conclusive snapshot and staleness (SPEC §2).
 
 Critical if the latest conclusive snapshot is Critical; Degraded if it is
-Degraded or, in Production, if the later of the last snapshot and
-``productionSince`` is ``staleAfter`` old or older; Healthy if Healthy;
+Degraded or, in Production, if the later of the last **conclusive** snapshot
+and ``productionSince`` is ``staleAfter`` old or older; Healthy if Healthy;
 Unknown with no conclusive snapshot (Degraded too when stale in Production).
+
+Only conclusive snapshots keep a version fresh: a stream of Inconclusive ones
+(too few samples, no data from a MetricSource) goes stale like silence, so a
+version whose metrics stopped arriving is never Healthy by default.
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ def classify_health(
 ) -> HealthResult:
     """Classify a version's health at ``now``. Never raises.
 
-    Staleness applies only in Production: the data is stale once the later of
-    ``last_snapshot_at`` and ``production_since`` is at least ``stale_after``
-    old. ``recheck_at`` is set when the health would turn Degraded by
+    ``last_snapshot_at`` is the time of the latest **conclusive** snapshot
+    (Inconclusive ones never reset staleness). Staleness applies only in
+    Production: the data is stale once the later of ``last_snapshot_at`` and
+    ``production_since`` is at least ``stale_after`` old. ``recheck_at`` is set when the health would turn Degraded by
     staleness later (Healthy or Unknown in Production, not yet stale).
     """
     now = _aware(now)
@@ -70,9 +75,9 @@ def classify_health(
                 since = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 limit = format_duration(stale_after)
                 if last_snapshot_at is not None and _aware(last_snapshot_at) >= latest:
-                    stale_reason = f"no snapshot since {since} (staleAfter {limit})"
+                    stale_reason = f"no conclusive snapshot since {since} (staleAfter {limit})"
                 else:
-                    stale_reason = f"no snapshot since entering Production at {since} (staleAfter {limit})"
+                    stale_reason = f"no conclusive snapshot since entering Production at {since} (staleAfter {limit})"
 
     if verdict == "Critical":
         return HealthResult("Critical", "latest conclusive snapshot is Critical", stale=stale)

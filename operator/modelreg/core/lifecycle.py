@@ -559,7 +559,8 @@ def finalize(
     health = classify_health(
         stage=stage,
         last_conclusive_verdict=last.verdict if last else None,
-        last_snapshot_at=status.last_snapshot.at if status.last_snapshot else None,
+        # Only conclusive snapshots keep a version fresh (SPEC §2: Inconclusive ones go stale).
+        last_snapshot_at=last.at if last else None,
         production_since=status.production_since,
         stale_after=duration(policy.rollback_policy.stale_after),
         now=now,

@@ -20,11 +20,13 @@ from modelreg.api.models import (
     DriftCriterion,
     DriftMetric,
     EffectiveCriteria,
+    EffectiveMonitoring,
     EffectivePolicy,
     EffectivePromotionPolicy,
     EffectiveRollbackPolicy,
     EvaluationRequirement,
     MaxCriterion,
+    MonitoredStage,
     RateCriterion,
     RegisteredModelSpec,
     RollbackMode,
@@ -32,7 +34,7 @@ from modelreg.api.models import (
 )
 from modelreg.core.durations import parse_duration
 
-__all__ = ["DRIFT_DEFAULT_MAX", "ENV_PREFIX", "Defaults", "drift_max_for", "effective_policy"]
+__all__ = ["DRIFT_DEFAULT_MAX", "ENV_PREFIX", "Defaults", "drift_max_for", "effective_monitoring", "effective_policy"]
 
 #: The default ``max`` of each drift measure when a policy chooses it without a max.
 DRIFT_DEFAULT_MAX: dict[str, float] = {"klDivergence": 0.3, "psi": 0.25, "jsDivergence": 0.1}
@@ -73,6 +75,12 @@ class Defaults:
     snapshot_history_limit: int = 20
     incident_ttl: str = "720h"
     orphan_ttl: str = "24h"
+    #: spec.monitoring defaults (SPEC §6); an empty window means "the interval".
+    monitoring_interval: str = "1m"
+    monitoring_window: str = ""
+    monitoring_evaluation_delay: str = "30s"
+    #: comma-separated
+    monitoring_stages: str = "Sandbox,Production"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -84,6 +92,11 @@ class Defaults:
     def effective_drift_max(self) -> float:
         """The drift max that goes with :attr:`drift_metric`."""
         return self.drift_max if self.drift_max is not None else DRIFT_DEFAULT_MAX[self.drift_metric]
+
+    @property
+    def monitoring_stage_list(self) -> list[MonitoredStage]:
+        """:attr:`monitoring_stages` as a list."""
+        return [p.strip() for p in self.monitoring_stages.split(",")]  # type: ignore[misc]
 
     @staticmethod
     def env_var(field_name: str) -> str:
@@ -130,7 +143,8 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "mode": get_args(RollbackMode),
     "drift_metric": get_args(DriftMetric),
 }
-_DURATIONS = ("min_sandbox_duration", "stale_after", "incident_ttl", "orphan_ttl")
+_DURATIONS = ("min_sandbox_duration", "stale_after", "incident_ttl", "orphan_ttl", "monitoring_evaluation_delay")
+_MONITOR_INTERVALS = ("monitoring_interval", "monitoring_window")
 _BOOLS = ("require_approval", "incident_on_warning")
 _RATES = ("error_rate_max", "ood_rate_max")
 
@@ -147,6 +161,13 @@ def _check_field(name: str, value: object) -> str | None:
             parse_duration(value)
         except ValueError as exc:
             return str(exc)
+    elif name in _MONITOR_INTERVALS:
+        return _check_interval(name, value)
+    elif name == "monitoring_stages":
+        allowed = get_args(MonitoredStage)
+        parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else []
+        if not parts or any(p not in allowed for p in parts):
+            return f"must be a non-empty comma-separated list of {', '.join(allowed)}"
     elif name in _BOOLS:
         if not isinstance(value, bool):
             return "must be true or false"
@@ -171,6 +192,22 @@ def _check_field(name: str, value: object) -> str | None:
     elif name == "playbook":
         if not isinstance(value, str) or len(value) > 63 or not _PLAYBOOK_RE.match(value):
             return "must match ^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$ (at most 63 characters)"
+    return None
+
+
+def _check_interval(name: str, value: object) -> str | None:
+    """Why ``value`` is not a monitoring interval (whole seconds, at least 5s); "" is "unset" for the window."""
+    if name == "monitoring_window" and value == "":
+        return None
+    problem = "must be a Go duration in whole seconds, at least 5s (such as 30s or 1m)"
+    if not isinstance(value, str) or not _DURATION_RE.match(value) or len(value) > 64:
+        return problem
+    try:
+        td = parse_duration(value)
+    except ValueError as exc:
+        return str(exc)
+    if td.microseconds or td.total_seconds() < 5:
+        return problem
     return None
 
 
@@ -281,6 +318,30 @@ def effective_policy(spec: RegisteredModelSpec, defaults: Defaults) -> Effective
         promotion_policy=promotion,
         rollback_policy=rollback,
         snapshot_history_limit=_pick(spec.snapshot_history_limit, defaults.snapshot_history_limit),
+        monitoring=effective_monitoring(spec, defaults),
+    )
+
+
+def effective_monitoring(spec: RegisteredModelSpec, defaults: Defaults) -> EffectiveMonitoring | None:
+    """``spec.monitoring`` with the operator's monitoring defaults filled in; None when unmonitored.
+
+    The window defaults to the version's own interval (not the operator's
+    interval) unless the operator sets a default window.
+    """
+    mon = spec.monitoring
+    if mon is None:
+        return None
+    interval = _pick(mon.interval, defaults.monitoring_interval)
+    window = mon.window or defaults.monitoring_window or interval
+    stages = list(mon.stages) if mon.stages is not None else defaults.monitoring_stage_list
+    return EffectiveMonitoring(
+        source_ref=mon.source_ref.model_copy(),
+        interval=interval,
+        window=window,
+        evaluation_delay=_pick(mon.evaluation_delay, defaults.monitoring_evaluation_delay),
+        stages=stages,
+        features=list(mon.features or []),
+        drift_reference=mon.drift_reference.model_copy() if mon.drift_reference is not None else None,
     )
 
 
