@@ -58,7 +58,8 @@ def drift_from_report(report: Mapping[str, Any]) -> ReportDrift:
     for metric in metrics:
         if not isinstance(metric, Mapping):
             continue
-        config = metric.get("config") if isinstance(metric.get("config"), Mapping) else {}
+        raw_config = metric.get("config")
+        config: Mapping[str, Any] = raw_config if isinstance(raw_config, Mapping) else {}
         kind = str(config.get("type", "")).rsplit(":", 1)[-1]
         if kind == "ValueDrift":
             method = str(config.get("method", ""))

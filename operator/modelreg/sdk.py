@@ -27,7 +27,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -103,13 +103,13 @@ def _api_client(kubeconfig: str | None, context: str | None) -> Any:
 
     if kubeconfig is None and context is None:
         try:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is unannotated
             from kubernetes import client
 
             return client.ApiClient()
         except config.ConfigException:
             pass
-    return config.new_client_from_config(config_file=kubeconfig, context=context)
+    return config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
 
 
 def record_snapshot(
@@ -180,7 +180,9 @@ def record_snapshot(
         except ApiException as err:
             if err.status != 409:
                 raise
-            existing = custom_api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            existing = cast(
+                dict[str, Any], custom_api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            )
             stored = PerformanceSnapshotSpec.model_validate(existing.get("spec") or {}).wire()
             if stored != spec:
                 raise SnapshotConflict(

@@ -846,7 +846,7 @@ MIN_INTERVAL_SECONDS = 5
 MAX_TIMEOUT_SECONDS = 60
 
 
-def _whole_seconds_rule(field: str, minimum: int) -> list[dict[str, str]]:
+def _whole_seconds_rule(field: str, minimum: int) -> list[JsonDict]:
     return [
         cel(
             "self.matches('^([0-9]+h)?([0-9]+m)?([0-9]+s)?$')",
@@ -1031,5 +1031,5 @@ class SnapshotSource(Model):
 
 for _model in (RegisteredModelSpec, EffectivePolicy, PerformanceSnapshotSpec, RegisteredModelStatus):
     _model.model_rebuild()
-for _model in (RegisteredModel, PerformanceSnapshot):
-    _model.model_rebuild()
+for _kind in (RegisteredModel, PerformanceSnapshot):
+    _kind.model_rebuild()

@@ -536,15 +536,13 @@ def build_snapshot(
         spec["window"] = {k: v for k, v in (("start", window_start), ("end", window_end)) if v}
     if metrics:
         spec["metrics"] = metrics
-    precomputed = dict(drift or {})
-    drift: dict[str, Any] = {}
-    drift.update(precomputed)
+    drift_spec: dict[str, Any] = dict(drift or {})
     if drift_kl is not None:
-        drift["klDivergence"] = drift_kl
+        drift_spec["klDivergence"] = drift_kl
     if features:
-        drift["features"] = features
-    if drift:
-        spec["drift"] = drift
+        drift_spec["features"] = features
+    if drift_spec:
+        spec["drift"] = drift_spec
     try:
         PerformanceSnapshotSpec.model_validate(spec)
     except ValidationError as err:

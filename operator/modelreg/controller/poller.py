@@ -603,7 +603,8 @@ class Poller:
                 raise SourceError(ms.classify_http(status, body))
             if not isinstance(body, dict) or body.get("status") != "success" or not isinstance(body.get("data"), dict):
                 raise SourceError(ms.Failure("QueryError", "the answer is not a Prometheus API success"))
-            return body["data"]
+            data: dict[str, Any] = body["data"]
+            return data
         raise SourceError(ms.Failure("Forbidden", "HTTP 401/403 after reading the token again"))
 
     # --- probe ------------------------------------------------------------------------------

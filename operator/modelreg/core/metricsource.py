@@ -20,16 +20,16 @@ in :mod:`modelreg.controller.poller` only does HTTP and Kubernetes writes.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from modelreg.api.models import Condition, FeatureHistogram, MetricQueries
 from modelreg.core.conditions import get_condition, set_condition
+from modelreg.core.names import label_value
 
 __all__ = [
     "CONDITION_TYPE",
@@ -188,14 +188,6 @@ def still_current(t: int, interval: int, delay: int, now: float) -> bool:
 def snapshot_name(registered_model: str, t: int) -> str:
     """``<registered model>-<t>``: one name per window, so a second writer gets AlreadyExists."""
     return f"{registered_model}-{int(t)}"
-
-
-def label_value(value: str) -> str:
-    """A label value naming ``value`` (SPEC §3): itself when ≤ 63 characters, else a hashed prefix."""
-    if len(value) <= 63:
-        return value
-    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
-    return f"{value[:54]}-{digest}"
 
 
 # --------------------------------------------------------------------------- results
@@ -462,7 +454,7 @@ class ConditionChange:
     conditions: list[Condition] | None
     event_reason: str | None = None
     event_message: str = ""
-    event_type: str = "Normal"
+    event_type: Literal["Normal", "Warning"] = "Normal"
 
 
 def metrics_condition(
