@@ -23,11 +23,12 @@ and index handlers only), so plain informers lose nothing:
 * Failed requests back off 1, 2, 5, 10, 20 s and then every 30 s for as long as
   it takes (revoked RBAC, an API server upgrade), like Kopf's watches here.
 
-They are used when the operator runs standalone on the whole cluster or on
-exact namespace names. With peering (HA), Kopf pauses its watches while another
-replica leads, which these informers could not follow, and with namespace globs
-Kopf discovers namespaces: both keep Kopf's watches and indexes
-(``handlers.watch_with_kopf``).
+They are the operator's only watch path, in every mode: on the whole cluster,
+on exact namespace names, and on namespaces found by a glob or by
+``--namespace-selector`` (:mod:`modelreg.controller.namespaces` watches the
+namespaces and adds or drops a scope here as one starts or stops matching).
+With ``--leader-elect`` a standby replica lists and watches too; only the
+engine's work queue waits for the Lease (:mod:`modelreg.controller.leader`).
 """
 
 from __future__ import annotations
@@ -118,14 +119,17 @@ class Informer:
     holds but the list lacks as deleted.
     """
 
-    def __init__(self, engine: Engine, plural: str, namespaces: list[str], handler: Handler) -> None:
+    def __init__(
+        self, engine: Engine, plural: str, namespaces: list[str], handler: Handler, *, dynamic: bool = False
+    ) -> None:
         self.client = engine.client
         self.store: Store = engine.store
         self.plural = plural
-        self.scopes: list[str | None] = list(namespaces) or [None]
+        # No namespaces: the whole cluster, unless they are found at run time (dynamic).
+        self.scopes: list[str | None] = list(namespaces) if dynamic else (list(namespaces) or [None])
         self.handler = handler
         self._rv: dict[str | None, str] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str | None, asyncio.Task[None]] = {}
         self.relists = 0
 
     async def relist(self, scope: str | None) -> None:
@@ -148,14 +152,32 @@ class Informer:
         self._rv[scope] = rv
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._watch_forever(scope)) for scope in self.scopes]
+        for scope in self.scopes:
+            self.start_scope(scope)
+
+    def start_scope(self, scope: str | None) -> None:
+        """Watch ``scope`` (from the resourceVersion of its last list), if not watched yet."""
+        if scope not in self.scopes:
+            self.scopes.append(scope)
+        if scope not in self._tasks:
+            self._tasks[scope] = asyncio.get_running_loop().create_task(self._watch_forever(scope))
+
+    async def stop_scope(self, scope: str | None) -> None:
+        """Stop watching ``scope`` (a namespace this instance no longer owns)."""
+        task = self._tasks.pop(scope, None)
+        if scope in self.scopes:
+            self.scopes.remove(scope)
+        self._rv.pop(scope, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = {}
 
     async def _watch_forever(self, scope: str | None) -> None:
         delays = backoffs()
@@ -200,19 +222,21 @@ class Informer:
 class Informers:
     """The engine's three informers: models, Incidents, snapshots."""
 
-    def __init__(self, engine: Engine, namespaces: list[str]) -> None:
+    def __init__(self, engine: Engine, namespaces: list[str], *, dynamic: bool = False) -> None:
         self.engine = engine
-        self.models = Informer(engine, RM_PLURAL, namespaces, engine.on_model)
-        self.incidents = Informer(engine, INC_PLURAL, namespaces, engine.on_incident)
-        self.snapshots = Informer(engine, SNAP_PLURAL, namespaces, engine.on_snapshot)
+        self.models = Informer(engine, RM_PLURAL, namespaces, engine.on_model, dynamic=dynamic)
+        self.incidents = Informer(engine, INC_PLURAL, namespaces, engine.on_incident, dynamic=dynamic)
+        self.snapshots = Informer(engine, SNAP_PLURAL, namespaces, engine.on_snapshot, dynamic=dynamic)
         self.all = (self.models, self.incidents, self.snapshots)
 
-    async def prelist(self) -> None:
-        """Models, then Incidents, then snapshots into the engine; then the queue may run."""
+    async def prelist(self, *, resume: bool = True) -> None:
+        """Models, then Incidents, then snapshots into the engine; then the queue may run
+        (``resume=False``: the leader elector resumes it once this replica leads)."""
         for informer in self.all:
             for scope in informer.scopes:
                 await informer.relist(scope)
-        self.engine.queue.resume()
+        if resume:
+            self.engine.queue.resume()
         store = self.engine.store
         counts = len(store.models), len(store.incidents), len(store.snapshots)
         log.info("listed %d models, %d incidents, %d snapshots", *counts)
@@ -223,3 +247,32 @@ class Informers:
 
     async def stop(self) -> None:
         await asyncio.gather(*(informer.stop() for informer in self.all))
+
+    async def add_namespace(self, namespace: str) -> None:
+        """Start owning ``namespace``: list its models, Incidents and snapshots, hand them to the
+        engine in that order with no pause in between (so no model of it is decided on before its
+        Incidents and snapshots are known, even with the queue running), then watch it."""
+        if namespace in self.models.scopes:
+            return
+        listed: list[tuple[Informer, list[JSON], str]] = []
+        for informer in self.all:
+
+            async def one(inf: Informer = informer) -> tuple[list[JSON], str]:
+                items: list[JSON] = []  # fresh on every try: a retried list hands out objects again
+                return items, await list_pages(inf.client, inf.plural, namespace, items.append)
+
+            items, rv = await retrying(f"listing {informer.plural} in {namespace}", one)
+            listed.append((informer, items, rv))
+        for informer, items, rv in listed:
+            for item in items:
+                informer.handler(None, item)
+            informer._rv[namespace] = rv
+        for informer, _, _ in listed:
+            informer.start_scope(namespace)
+        log.info("namespace %s: owned (%s)", namespace, ", ".join(f"{len(i)} {inf.plural}" for inf, i, _ in listed))
+
+    async def drop_namespace(self, namespace: str) -> None:
+        """Stop owning ``namespace``: stop its watches and forget its objects (nothing is deleted)."""
+        await asyncio.gather(*(informer.stop_scope(namespace) for informer in self.all))
+        forgotten = self.engine.forget_namespace(namespace)
+        log.info("namespace %s: let go (%d objects forgotten, nothing deleted)", namespace, forgotten)
