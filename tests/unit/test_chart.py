@@ -19,7 +19,6 @@ from modelreg.deploy.render import json_patch
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelreg"
-PEERING_CRDS = {"kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"}
 
 
 def _values() -> dict[str, Any]:
@@ -38,24 +37,10 @@ def test_chart_crds_are_byte_copies_of_crds_dir() -> None:
     source = {p.name: p.read_bytes() for p in (REPO / "crds").glob("*.yaml")}
     chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
     assert source, "crds/ is empty"
-    # The chart ships exactly crds/ plus Kopf's two peering CRDs (used with ha.enabled).
-    assert set(chart) == set(source) | PEERING_CRDS, "copy crds/*.yaml into charts/modelreg/crds/"
+    # The chart ships exactly crds/ (Kopf peering, and its CRDs, are gone: HA uses a Lease).
+    assert set(chart) == set(source), "copy crds/*.yaml into charts/modelreg/crds/"
     for name, data in source.items():
         assert chart[name] == data, f"charts/modelreg/crds/{name} differs from crds/{name}: copy it again"
-
-
-def test_peering_crds_follow_kopf() -> None:
-    scopes = {"kopf.dev_clusterkopfpeerings.yaml": "Cluster", "kopf.dev_kopfpeerings.yaml": "Namespaced"}
-    for name, scope in scopes.items():
-        doc = yaml.safe_load((CHART / "crds" / name).read_text(encoding="utf-8"))
-        spec = doc["spec"]
-        assert doc["metadata"]["name"] == f"{spec['names']['plural']}.kopf.dev"
-        assert spec["group"] == "kopf.dev" and spec["scope"] == scope
-        (version,) = spec["versions"]
-        assert version["name"] == "v1" and version["served"] and version["storage"]
-        props = version["schema"]["openAPIV3Schema"]["properties"]
-        for field in ("spec", "status"):
-            assert props[field] == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def test_values_carry_every_operator_default_with_the_operator_value() -> None:

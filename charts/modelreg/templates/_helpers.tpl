@@ -88,16 +88,12 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
   verbs: ["get", "patch"]
 {{- end }}
 
-{{/* Peering rules (ha.enabled): the kind depends on cluster-wide vs namespaced watching. */}}
-{{- define "modelreg.peeringRules" -}}
-{{- if .Values.ha.enabled }}
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
+{{/* Sharding: the namespaces are watched to find the ones each shard's namespaceSelector matches. */}}
+{{- define "modelreg.shardRules" -}}
+{{- if .Values.shards }}
+- apiGroups: [""]
+  resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
-  resourceNames: [{{ .Values.ha.peeringName | quote }}]
-  verbs: ["patch"]
 {{- end }}
 {{- end }}
 

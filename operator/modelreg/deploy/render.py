@@ -3,7 +3,7 @@
     python -m modelreg.deploy.render [--helm PATH] [--check]
 
 * First, ``crds/*.yaml`` are copied byte for byte into ``charts/modelreg/crds/`` (unless
-  ``--check``), next to Kopf's two peering CRDs, which only the chart has.
+  ``--check``).
 
 * ``manifests/base`` is ``helm template --include-crds`` with the chart's default values
   (release ``modelreg`` in namespace ``modelreg``), one file per chart template, plus a
@@ -322,7 +322,7 @@ def diff_manifests(files: Mapping[str, str], root: Path = MANIFESTS_DIR) -> list
 
 
 def sync_chart_crds(chart: Path = CHART_DIR, crd_dir: Path = REPO_DIR / "crds") -> list[str]:
-    """Copy crds/*.yaml byte for byte into the chart's crds/ (Kopf's peering CRDs stay). Returns changed names."""
+    """Copy crds/*.yaml byte for byte into the chart's crds/. Returns changed names."""
     changed: list[str] = []
     for src in sorted(crd_dir.glob("*.yaml")):
         dst = chart / "crds" / src.name
