@@ -499,3 +499,25 @@ def socket_host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def test_namespace_globs_pick_up_namespaces_created_later(audited: Audited, replicas: Replicas) -> None:
+    """`--namespace 'prefix-*'` (Kopf's glob syntax, exclusions included) without Kopf's watches:
+    a matching namespace created after the start is listed and watched; an excluded one is not."""
+    fc = audited.fc
+    prefix = f"gl{secrets.token_hex(3)}"
+    op = replicas.start("glob-op", "--namespace", f"{prefix}-*, !{prefix}-skip-*")
+    names = [f"{prefix}-late", f"{prefix}-skip-1"]
+    try:
+        for name in names:
+            fc.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        late, skipped = (Cluster(fc.custom, ns) for ns in names)
+        skipped.model("g-1", model_name="g", version="1.0.0")
+        late.model("g-1", model_name="g", version="1.0.0")
+        late.wait_stage("g-1", "Production", timeout=60)
+        assert any(f"namespace {names[0]}: owned" in line for line in op.log_lines())
+        assert not any(names[1] in line for line in op.log_lines()), "an excluded namespace was picked up"
+        assert not (skipped.rm("g-1").get("status") or {}), "a model in an excluded namespace was handled"
+    finally:
+        for name in names:
+            drop_namespace(fc, name)

@@ -98,9 +98,9 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
 {{- end }}
 
 {{/*
-Discovery rules (rbac.clusterDiscovery): Kopf watches CustomResourceDefinitions to notice the
-modelreg CRDs appearing, and when watching listed namespaces it lists and watches Namespaces.
-Without them it retries for about a minute, logs 403s, and falls back (see docs/deploy.md).
+Discovery rules (rbac.clusterDiscovery): read-only CustomResourceDefinitions (and, when watching
+listed namespaces, Namespaces). The operator no longer needs them (Kopf scans nothing now); kept
+for compatibility with existing installs (see docs/deploy.md).
 */}}
 {{- define "modelreg.discoveryRules" -}}
 {{- if .Values.rbac.clusterDiscovery }}
