@@ -13,7 +13,8 @@ the API server itself, not from the operators' own logs:
   (SIGSTOP) past its lease, the standby takes over and handles a breach, the old
   leader is resumed (SIGCONT): it exits with code 1, and the audit log holds no
   write of its user received after it lost the Lease.
-* ``test_takeovers_lose_and_duplicate_nothing``: CI 2 takeovers, ``--soak`` 60: the
+* ``test_takeovers_lose_and_duplicate_nothing``: CI 2 takeovers, ``--soak`` 60 (about
+  15 minutes: run it with ``--soak --timeout 3600``, the suite's 600 s limit is for CI): the
   leader is killed (SIGKILL or SIGTERM) at random moments of breach/rollback/
   promotion episodes; the test's own ledger (what it created) and the audit log
   (successful Incident creations) must show one Incident per episode, every

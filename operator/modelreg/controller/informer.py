@@ -24,9 +24,12 @@ and index handlers only), so plain informers lose nothing:
   it takes (revoked RBAC, an API server upgrade), like Kopf's watches here.
 
 They are the operator's only watch path, in every mode: on the whole cluster,
-on exact namespace names, and on namespaces found by a glob or by
-``--namespace-selector`` (:mod:`modelreg.controller.namespaces` watches the
-namespaces and adds or drops a scope here as one starts or stops matching).
+on exact namespace names (one stream per namespace), and on namespaces found at
+run time by a glob or by ``--namespace-selector``: then one cluster-wide stream
+per kind whose events pass only for owned namespaces
+(:mod:`modelreg.controller.namespaces` watches the namespaces and calls
+:meth:`Informers.add_namespace` / :meth:`Informers.drop_namespace`), so a shard
+of hundreds of namespaces still holds three watches, not three per namespace.
 With ``--leader-elect`` a standby replica lists and watches too; only the
 engine's work queue waits for the Lease (:mod:`modelreg.controller.leader`).
 """
@@ -119,17 +122,14 @@ class Informer:
     holds but the list lacks as deleted.
     """
 
-    def __init__(
-        self, engine: Engine, plural: str, namespaces: list[str], handler: Handler, *, dynamic: bool = False
-    ) -> None:
+    def __init__(self, engine: Engine, plural: str, namespaces: list[str], handler: Handler) -> None:
         self.client = engine.client
         self.store: Store = engine.store
         self.plural = plural
-        # No namespaces: the whole cluster, unless they are found at run time (dynamic).
-        self.scopes: list[str | None] = list(namespaces) if dynamic else (list(namespaces) or [None])
+        self.scopes: list[str | None] = list(namespaces) or [None]
         self.handler = handler
         self._rv: dict[str | None, str] = {}
-        self._tasks: dict[str | None, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self.relists = 0
 
     async def relist(self, scope: str | None) -> None:
@@ -152,32 +152,14 @@ class Informer:
         self._rv[scope] = rv
 
     def start(self) -> None:
-        for scope in self.scopes:
-            self.start_scope(scope)
-
-    def start_scope(self, scope: str | None) -> None:
-        """Watch ``scope`` (from the resourceVersion of its last list), if not watched yet."""
-        if scope not in self.scopes:
-            self.scopes.append(scope)
-        if scope not in self._tasks:
-            self._tasks[scope] = asyncio.get_running_loop().create_task(self._watch_forever(scope))
-
-    async def stop_scope(self, scope: str | None) -> None:
-        """Stop watching ``scope`` (a namespace this instance no longer owns)."""
-        task = self._tasks.pop(scope, None)
-        if scope in self.scopes:
-            self.scopes.remove(scope)
-        self._rv.pop(scope, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._watch_forever(scope)) for scope in self.scopes]
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks = {}
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     async def _watch_forever(self, scope: str | None) -> None:
         delays = backoffs()
@@ -220,14 +202,38 @@ class Informer:
 
 
 class Informers:
-    """The engine's three informers: models, Incidents, snapshots."""
+    """The engine's three informers: models, Incidents, snapshots.
 
-    def __init__(self, engine: Engine, namespaces: list[str], *, dynamic: bool = False) -> None:
+    ``owned`` (namespaces found at run time): the informers watch the whole cluster and
+    hand on only the events of owned namespaces; events of a namespace being added are
+    held until its lists are in, then handed on after them.
+    """
+
+    def __init__(self, engine: Engine, namespaces: list[str], *, owned: set[str] | None = None) -> None:
         self.engine = engine
-        self.models = Informer(engine, RM_PLURAL, namespaces, engine.on_model, dynamic=dynamic)
-        self.incidents = Informer(engine, INC_PLURAL, namespaces, engine.on_incident, dynamic=dynamic)
-        self.snapshots = Informer(engine, SNAP_PLURAL, namespaces, engine.on_snapshot, dynamic=dynamic)
+        self.owned = owned
+        self._pending: dict[str, list[tuple[Informer, str | None, JSON]]] = {}
+        scopes = [] if owned is not None else namespaces
+        self.models = Informer(engine, RM_PLURAL, scopes, engine.on_model)
+        self.incidents = Informer(engine, INC_PLURAL, scopes, engine.on_incident)
+        self.snapshots = Informer(engine, SNAP_PLURAL, scopes, engine.on_snapshot)
         self.all = (self.models, self.incidents, self.snapshots)
+        self._handlers = {informer: informer.handler for informer in self.all}
+        if owned is not None:
+            for informer in self.all:
+                informer.handler = self._gate(informer)
+
+    def _gate(self, informer: Informer) -> Handler:
+        handler = self._handlers[informer]
+
+        def gated(event_type: str | None, body: JSON) -> None:
+            ns = body["metadata"]["namespace"]
+            if self.owned is not None and ns in self.owned:
+                handler(event_type, body)
+            elif ns in self._pending:
+                self._pending[ns].append((informer, event_type, body))
+
+        return gated
 
     async def prelist(self, *, resume: bool = True) -> None:
         """Models, then Incidents, then snapshots into the engine; then the queue may run
@@ -249,30 +255,48 @@ class Informers:
         await asyncio.gather(*(informer.stop() for informer in self.all))
 
     async def add_namespace(self, namespace: str) -> None:
-        """Start owning ``namespace``: list its models, Incidents and snapshots, hand them to the
-        engine in that order with no pause in between (so no model of it is decided on before its
-        Incidents and snapshots are known, even with the queue running), then watch it."""
-        if namespace in self.models.scopes:
+        """Start owning ``namespace``: list its models, Incidents and snapshots and hand them to
+        the engine in that order with no pause in between (so no model of it is decided on before
+        its Incidents and snapshots are known, even with the queue running); then the events of
+        the namespace that came meanwhile, and from now on its events as they come."""
+        if self.owned is None or namespace in self.owned or namespace in self._pending:
             return
-        listed: list[tuple[Informer, list[JSON], str]] = []
-        for informer in self.all:
+        self._pending[namespace] = []
+        listed: list[tuple[Informer, list[JSON]]] = []
+        try:
+            for informer in self.all:
 
-            async def one(inf: Informer = informer) -> tuple[list[JSON], str]:
-                items: list[JSON] = []  # fresh on every try: a retried list hands out objects again
-                return items, await list_pages(inf.client, inf.plural, namespace, items.append)
+                async def one(inf: Informer = informer) -> list[JSON]:
+                    items: list[JSON] = []  # fresh on every try: a retried list hands out objects again
+                    await list_pages(inf.client, inf.plural, namespace, items.append)
+                    return items
 
-            items, rv = await retrying(f"listing {informer.plural} in {namespace}", one)
-            listed.append((informer, items, rv))
-        for informer, items, rv in listed:
+                listed.append((informer, await retrying(f"listing {informer.plural} in {namespace}", one)))
+        except BaseException:
+            self._pending.pop(namespace, None)
+            raise
+        for informer, items in listed:
             for item in items:
-                informer.handler(None, item)
-            informer._rv[namespace] = rv
-        for informer, _, _ in listed:
-            informer.start_scope(namespace)
-        log.info("namespace %s: owned (%s)", namespace, ", ".join(f"{len(i)} {inf.plural}" for inf, i, _ in listed))
+                self._handlers[informer](None, item)
+        held = self._pending.pop(namespace)
+        self.owned.add(namespace)
+        store = self.engine.store
+        for informer, event_type, body in held:
+            if event_type == "DELETED":  # older than what the list found (deleted, then created again)?
+                key = key_of(body)
+                current = store.resource_versions(informer.plural, namespace).get(key)
+                if current is not None and rv_int(current) > rv_int(body["metadata"].get("resourceVersion")):
+                    continue
+            self._handlers[informer](event_type, body)
+        counts = ", ".join(f"{len(items)} {informer.plural}" for informer, items in listed)
+        log.info("namespace %s: owned (%s)", namespace, counts)
 
     async def drop_namespace(self, namespace: str) -> None:
-        """Stop owning ``namespace``: stop its watches and forget its objects (nothing is deleted)."""
-        await asyncio.gather(*(informer.stop_scope(namespace) for informer in self.all))
+        """Stop owning ``namespace``: its events are dropped from now on and its objects forgotten
+        (nothing is deleted; another instance owns it now)."""
+        if self.owned is None:
+            return
+        self.owned.discard(namespace)
+        self._pending.pop(namespace, None)
         forgotten = self.engine.forget_namespace(namespace)
         log.info("namespace %s: let go (%d objects forgotten, nothing deleted)", namespace, forgotten)

@@ -3,12 +3,13 @@
 ``--namespace-selector LABELSELECTOR`` (sharding) and ``--namespace`` globs
 (``team-*``, ``!iso-*``) name namespaces that come and go. This module lists
 and watches Namespaces (server-side filtered by the selector, and matched here
-too) and tells the informers to start owning a namespace that matches
-(:meth:`Informers.add_namespace`: its objects listed, then watched) or to let
-one go that stopped matching or was deleted (:meth:`Informers.drop_namespace`:
-its watches stopped and its objects forgotten; nothing is deleted, the shard
-that owns it now carries on). Exact ``--namespace`` names need none of this,
-nor any cluster-scoped read.
+too) and tells the informers, which then watch the three kinds cluster-wide, to
+start owning a namespace that matches (:meth:`Informers.add_namespace`: its
+objects listed, then its events handed on) or to let one go that stopped
+matching or was deleted (:meth:`Informers.drop_namespace`: its events dropped
+and its objects forgotten; nothing is deleted, the shard that owns it now
+carries on). Exact ``--namespace`` names need none of this, nor any
+cluster-scoped read.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             memo["namespaces"] = watcher
         # Models, Incidents and snapshots are all known when the first model is
         # decided on (see the informer module's docstring).
-        informers = Informers(engine, namespaces, dynamic=dynamic)
+        informers = Informers(engine, namespaces, owned=set(namespaces) if dynamic else None)
         await informers.prelist(resume=elector is None)
         informers.start()
         memo["informers"] = informers
