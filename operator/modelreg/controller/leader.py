@@ -95,6 +95,8 @@ class LeaderElector:
         self._observed: LeaseRecord | None = None
         self._observed_at: float | None = None
         self._stopping = False
+        self._task: asyncio.Task[Any] | None = None
+        self.inflight = 0  # fenced writes under way (see fence())
 
     # --- state ---------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class LeaderElector:
 
     async def run(self) -> None:
         """Campaign until elected, call ``on_started``, then renew until stopped or lost."""
+        self._task = asyncio.current_task()
         log.info("standing by for Lease %s/%s as %s", self.namespace, self.name, self.identity)
         while not await self._attempt():
             # Jittered so that standbys do not try in lock step; up to 20 % (client-go: 120 %), so a
@@ -205,6 +208,24 @@ class LeaderElector:
         logging.shutdown()
         os._exit(1)  # at once: nothing else of this process may run, and write, after this
 
+    async def step_down(self) -> None:
+        """On SIGTERM, before anything else stops: refuse new writes, stop renewing, let the
+        writes under way finish (each is abandoned after ``write_timeout`` anyway), then give the
+        Lease up, so a standby takes over at its next try, however long the rest of the shutdown
+        takes."""
+        self._stopping = True
+        leading = self.leading
+        self.last_renewed = None  # fence: no new writes from now on
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()  # no renewal racing the release
+            await asyncio.gather(self._task, return_exceptions=True)
+        if not leading:
+            return
+        deadline = self.clock() + self.timing.write_timeout + 0.5
+        while self.inflight and self.clock() < deadline:
+            await asyncio.sleep(0.05)
+        await self._release()
+
     async def release(self) -> None:
         """On a graceful stop: give the Lease up if we hold it, so a standby takes over at once."""
         self._stopping = True
@@ -212,6 +233,9 @@ class LeaderElector:
             self.last_renewed = None
             return
         self.last_renewed = None  # no writes of ours after this point
+        await self._release()
+
+    async def _release(self) -> None:
         try:
             lease = await self._call("GET", f"{self.path}/{self.name}")
             record = LeaseRecord.from_lease(lease)
@@ -234,6 +258,10 @@ def fence(client: KubeClient, elector: LeaderElector) -> None:
         if method.upper() in READS:
             return await original(method, path, **kwargs)
         elector.check()
-        return await asyncio.wait_for(original(method, path, **kwargs), timeout)
+        elector.inflight += 1
+        try:
+            return await asyncio.wait_for(original(method, path, **kwargs), timeout)
+        finally:
+            elector.inflight -= 1
 
     client.request = request  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -100,6 +101,9 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
     # Exact names are watched as they are; globs and a selector need the namespaces watched.
     dynamic = bool(globs) or selector is not None
     metrics.serve(args.metrics_port)
+    # With --leader-elect, SIGTERM first steps down (the Lease released at once), then stops
+    # Kopf through this flag: a standby need not wait for the whole shutdown, nor the lease.
+    own_stop = asyncio.Event() if stop_flag is None and args.leader_elect else None
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -151,7 +155,21 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         if watcher is not None:
             watcher.start(informers)
         if elector is not None:
-            memo["elector_task"] = asyncio.get_running_loop().create_task(elector.run())
+            loop = asyncio.get_running_loop()
+            memo["elector_task"] = loop.create_task(elector.run())
+            if own_stop is not None:
+
+                async def step_down_then_stop() -> None:
+                    try:
+                        await elector.step_down()
+                    finally:
+                        own_stop.set()
+
+                def on_sigterm() -> None:
+                    log.info("SIGTERM: stepping down, then stopping")
+                    memo["step_down"] = loop.create_task(step_down_then_stop())
+
+                loop.add_signal_handler(signal.SIGTERM, on_sigterm)  # after Kopf's: replaces it
         log.info("modelreg operator started (identity %s, defaults %s)", identity, defaults)
 
     @kopf.on.cleanup()
@@ -189,7 +207,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         standalone=True,
         liveness_endpoint=liveness,
         memo=kopf.Memo(),
-        stop_flag=stop_flag,
+        stop_flag=stop_flag if own_stop is None else own_stop,
         ready_flag=ready_flag,
     )
 
