@@ -7,7 +7,7 @@
 * the approval ValidatingAdmissionPolicy, applied for real and exercised by impersonation;
 * the operator's ServiceAccount and RBAC: a TokenRequest token proves what it may and may
   not do (`sa_kubeconfig` is reusable for running the operator under that identity);
-* HA: two operators peered through the chart's KopfPeering, under the chart's RBAC;
+* HA: two operators electing a leader through a Lease, under the chart's RBAC;
 * the Argo CD Lua health checks on objects written by the running operator.
 
 helm is the pinned build of hack/build-helm.sh (built on first use; a few minutes) or
@@ -16,6 +16,7 @@ $MODELREG_HELM; kubectl is the pinned one of the local control plane, else `kube
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
@@ -35,6 +36,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from modelreg.controller.flags import add_arguments, check_flags
 from modelreg.deploy import render
 from modelreg.devcluster.binaries import binaries
 from tests.integration.conftest import OperatorProcess
@@ -189,6 +191,10 @@ def _delete_namespace(api: client.ApiClient, name: str) -> None:
 
 # --------------------------------------------------------------------------- chart: lint, schema, render
 
+SHARDS = (
+    'shards=[{"name": "a", "namespaceSelector": "modelreg.io/shard=a"},'
+    ' {"name": "b", "namespaceSelector": "modelreg.io/shard in (b, c)"}]'
+)
 FEATURES = [
     "--set",
     "serviceMonitor.enabled=true",
@@ -208,6 +214,7 @@ FEATURES = [
         pytest.param(["--values", str(CHART / "ci" / "namespaced-values.yaml")], id="namespaced"),
         pytest.param(["--values", str(CHART / "ci" / "ha-values.yaml")], id="ha"),
         pytest.param(FEATURES + ["--set", "ha.enabled=true", "--set", "watchNamespaces={a,b}"], id="everything"),
+        pytest.param(["--set", "ha.enabled=true", "--set-json", SHARDS], id="shards"),
     ],
 )
 def test_helm_lint(tools: Tools, values: list[str]) -> None:
@@ -228,6 +235,9 @@ def test_helm_lint(tools: Tools, values: list[str]) -> None:
         (["--set", "watchNamespaces={Not_A_Namespace}"], "watchNamespaces"),
         (["--set", 'approval.approverGroup=x" || true || "'], "approverGroup"),
         (["--set", "ha.replicas=1"], "replicas"),
+        (["--set", "ha.peeringName=modelreg"], "peeringName"),
+        (["--set-json", 'shards=[{"name": "Shard_A", "namespaceSelector": "x=y"}]'], "name"),
+        (["--set-json", 'shards=[{"name": "a"}]'], "namespaceSelector"),
     ],
 )
 def test_values_schema_rejects_bad_values(tools: Tools, override: list[str], field_name: str) -> None:
@@ -245,6 +255,8 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
         "ClusterRoleBinding",
         "CustomResourceDefinition",
         "Deployment",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
         "ValidatingAdmissionPolicy",
@@ -302,7 +314,11 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
 
     deployment = _one(docs, "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    # The Lease keeps a new pod standing by until the old one releases it: rolling updates are safe.
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "RollingUpdate"
+    assert _lease_rules(docs, "modelreg") == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -314,7 +330,12 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"liveness": 8080, "metrics": 8081}
     assert set(container["resources"]) == {"requests", "limits"}
     assert "--liveness-port=8080" in container["args"] and "--metrics-port=8081" in container["args"]
-    assert not any(a.startswith(("--namespace", "--peering")) for a in container["args"])
+    assert not any(a.startswith(("--namespace", "--peering", "--priority")) for a in container["args"])
+    assert {"--leader-elect", "--leader-election-namespace=modelreg", "--leader-election-id=modelreg",
+            "--identity=modelreg"} <= set(container["args"])  # fmt: skip
+    env = {e["name"]: e.get("valueFrom") for e in container["env"]}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "MODELREG_IDENTITY" not in env, "replicas must share one --identity"
     service = _one(docs, "Service")
     assert service["spec"]["ports"] == [{"name": "metrics", "port": 8081, "targetPort": "metrics", "protocol": "TCP"}]
 
@@ -350,8 +371,8 @@ def test_operator_defaults_reach_the_container_as_the_operator_reads_them(tools:
 
 def test_watch_namespaces_render_roles_and_flags(tools: Tools) -> None:
     docs = _docs(tools.template("ops", "--set", "watchNamespaces={team-a,team-b}"))
-    roles = _by_kind(docs, "Role")
-    bindings = _by_kind(docs, "RoleBinding")
+    roles = [r for r in _by_kind(docs, "Role") if r["metadata"]["name"] == "modelreg-operator"]
+    bindings = [b for b in _by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "modelreg-operator"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
@@ -387,33 +408,54 @@ def test_notifier_secrets_are_granted_by_name_only(tools: Tools) -> None:
     assert not any("secrets" in str(r.get("rules")) for r in _by_kind(_docs(tools.template("ops")), "Role"))
 
 
-def test_ha_renders_peering(tools: Tools) -> None:
-    docs = _docs(tools.template("modelreg", "--values", str(CHART / "ci" / "ha-values.yaml")))
+def _lease_rules(docs: Sequence[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    (role,) = [r for r in _by_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+    assert role["metadata"]["namespace"] == namespace
+    return role["rules"]
+
+
+def test_ha_renders_leader_election(tools: Tools) -> None:
+    docs = _docs(tools.template("modelreg", "--include-crds", "--values", str(CHART / "ci" / "ha-values.yaml")))
     spec = _one(docs, "Deployment")["spec"]
     assert spec["replicas"] == 2 and spec["strategy"]["type"] == "RollingUpdate"
     container = _container(docs)
-    assert "--peering=modelreg" in container["args"]
-    assert "--priority-from-env=MODELREG_POD_UID" in container["args"]
-    uid = next(e for e in container["env"] if e["name"] == "MODELREG_POD_UID")
-    assert uid["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
-    assert _one(docs, "ClusterKopfPeering")["metadata"]["name"] == "modelreg"
+    assert {"--leader-elect", "--leader-election-id=modelreg", "--identity=modelreg"} <= set(container["args"])
+    assert not any(a.startswith(("--peering", "--priority")) for a in container["args"])
     assert _one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
-    role = next(d for d in _by_kind(docs, "ClusterRole") if d["metadata"]["name"] == "modelreg-operator")
-    peering = [r for r in role["rules"] if r["apiGroups"] == ["kopf.dev"]]
-    assert peering == [
-        {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["get", "list", "watch"]},
-        {
-            "apiGroups": ["kopf.dev"],
-            "resources": ["clusterkopfpeerings"],
-            "resourceNames": ["modelreg"],
-            "verbs": ["patch"],
-        },
+    assert _lease_rules(docs, "modelreg") == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
     ]
+    # Kopf peering is gone: no peering objects, CRDs or rules.
+    assert not any("kopf" in json.dumps(d).lower() for d in docs)
     docs = _docs(tools.template("ops", "--set", "ha.enabled=true", "--set", "watchNamespaces={a,b}"))
-    assert sorted(p["metadata"]["namespace"] for p in _by_kind(docs, "KopfPeering")) == ["a", "b"]
-    assert not _by_kind(docs, "ClusterKopfPeering")
-    for role in _by_kind(docs, "Role"):
-        assert any(r["resources"] == ["kopfpeerings"] for r in role["rules"])
+    assert _lease_rules(docs, "ops")  # the Lease lives in the release namespace, not the watched ones
+
+
+def test_shards_render_one_deployment_and_lease_each(tools: Tools) -> None:
+    docs = _docs(tools.template("ops", "--set", "ha.enabled=true", "--set-json", SHARDS))
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(docs, "Deployment")}
+    assert set(deployments) == {"modelreg-a", "modelreg-b"}
+    selectors = {"a": "modelreg.io/shard=a", "b": "modelreg.io/shard in (b, c)"}
+    for shard, selector in selectors.items():
+        dep = deployments[f"modelreg-{shard}"]
+        labels = dep["spec"]["selector"]["matchLabels"]
+        assert labels["modelreg.io/shard"] == shard
+        assert dep["spec"]["template"]["metadata"]["labels"]["modelreg.io/shard"] == shard
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        assert f"--namespace-selector={selector}" in container["args"]
+        assert f"--leader-election-id=modelreg-{shard}" in container["args"]  # one Lease per shard
+        assert f"--identity=modelreg-{shard}" in container["args"]
+        # and `modelreg run` accepts the arguments the chart renders
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        check_flags(parser.parse_args(container["args"]))
+    assert {p["metadata"]["name"] for p in _by_kind(docs, "PodDisruptionBudget")} == {"modelreg-a", "modelreg-b"}
+    # Shards own namespaces found at run time: cluster-wide rules, and namespaces are watched.
+    role = next(d for d in _by_kind(docs, "ClusterRole") if d["metadata"]["name"] == "modelreg-operator")
+    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]} in role["rules"]
+    proc = tools.helm_run("template", "x", str(CHART), "--set-json", SHARDS, "--set", "watchNamespaces={a}",
+                          check=False)  # fmt: skip
+    assert proc.returncode != 0 and "shards and watchNamespaces are mutually exclusive" in proc.stderr
 
 
 def test_monitoring_objects(tools: Tools) -> None:
@@ -730,6 +772,8 @@ def install_operator_identity(
         "templates/serviceaccount.yaml",
         "--show-only",
         "templates/rbac.yaml",
+        "--show-only",
+        "templates/leader-election.yaml",
     )
     tools.apply(text)
     token = client.CoreV1Api(api).create_namespaced_service_account_token(
@@ -876,70 +920,63 @@ def test_namespaced_service_account_is_confined(
     assert not _can_i(tools, ident, "patch", "customresourcedefinitions.apiextensions.k8s.io", "default")
 
 
-# --------------------------------------------------------------------------- HA: Kopf peering under the chart
-
-
-def _peering_status(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        "kopf.dev", "v1", namespace, "kopfpeerings", "modelreg"
-    )
-    return obj.get("status") or {}
+# --------------------------------------------------------------------------- HA: a Lease under the chart's RBAC
 
 
 def _log(op: OperatorProcess) -> str:
     return op.log_path.read_text(errors="replace")
 
 
-def _acting(op: OperatorProcess) -> bool:
-    """Whether Kopf runs this operator's handlers now (a peered operator starts paused)."""
-    state = [line for line in _log(op).splitlines() if "Resuming operations" in line or "Pausing operations" in line]
-    return bool(state) and "Resuming operations" in state[-1]
+def _holder(api: client.ApiClient, namespace: str) -> str:
+    try:
+        lease = client.CoordinationV1Api(api).read_namespaced_lease("modelreg", namespace)
+    except ApiException:
+        return ""
+    return str(lease.spec.holder_identity or "")
 
 
-def test_ha_peering_one_replica_acts_and_fails_over(
-    tools: Tools, api: client.ApiClient, crds: list[str], chart_crds: Any, namespace: str, tmp_path: Path
+def test_ha_lease_one_replica_acts_and_fails_over(
+    tools: Tools, api: client.ApiClient, crds: list[str], namespace: str, tmp_path: Path
 ) -> None:
-    """Two operators under the chart's namespaced HA RBAC and KopfPeering: one acts; on a graceful
-    stop of the active one the standby resumes within seconds (a crash takes up to Kopf's 60 s
-    peer lifetime; docs/deploy.md)."""
+    """Two operators under the chart's namespaced RBAC (its Lease Role included): one holds the
+    Lease and acts; on a graceful stop it releases the Lease and the standby takes over within
+    seconds (after a crash, within the 15 s lease: tests/faults/test_leader.py)."""
     values = ("--set", f"watchNamespaces={{{namespace}}}", "--set", "ha.enabled=true")
     ident = install_operator_identity(tools, api, namespace, tmp_path, *values)
-    peering = tools.template(namespace, "--set", f"fullnameOverride={_fullname(namespace)}", *values,
-                             "--show-only", "templates/peering.yaml")  # fmt: skip
-    tools.apply(peering)
 
-    def start(priority: int) -> OperatorProcess:
+    def start(name: str) -> OperatorProcess:
         return OperatorProcess(
             kubeconfig=ident.kubeconfig,
-            log_path=tmp_path / f"operator-{priority}.log",
-            identity=f"ha-{priority}",
-            extra_args=("--namespace", namespace, "--peering", "modelreg", "--priority", str(priority)),
-        ).start()
+            log_path=tmp_path / f"operator-{name}.log",
+            identity="ha",
+            extra_args=("--namespace", namespace, "--leader-elect", "--leader-election-namespace", namespace,
+                        "--leader-election-id", "modelreg", "--leader-identity", name),
+        ).start()  # fmt: skip
 
-    standby = start(1)
-    active = start(2)
+    first = start("first")
+    wait_for(lambda: _holder(api, namespace) == "first", timeout=30, what="the first replica to lead")
+    second = start("second")
     try:
-        wait_for(lambda: len(_peering_status(api, namespace)) == 2, timeout=30, what="both peers in the KopfPeering")
-        assert {p["priority"] for p in _peering_status(api, namespace).values()} == {1, 2}
-        wait_for(lambda: _acting(active) and not _acting(standby), timeout=30, what="only the priority-2 one to act")
-        time.sleep(2)
-        assert _acting(active) and not _acting(standby), "both replicas act"
-        for op in (standby, active):
+        k = Cluster(client.CustomObjectsApi(api), namespace)
+        k.model("ha-1", model_name="ha", version="1.0.0")
+        k.wait_stage("ha-1", "Production", timeout=30)
+        assert "leading" in _log(first) and "leading" not in _log(second), second.log_tail()
+        for op in (first, second):
             assert " 403" not in _log(op) and "Forbidden" not in _log(op), op.log_tail()
 
         stopped = time.monotonic()
-        active.stop()
-        wait_for(lambda: _acting(standby), timeout=15, interval=0.05, what="the standby to take over")
+        first.stop()
+        wait_for(lambda: _holder(api, namespace) == "second", timeout=15, interval=0.05, what="the takeover")
         failover = time.monotonic() - stopped
         print(f"graceful failover took {failover:.2f}s", file=sys.stderr)
         assert failover < 10
         # and the survivor works: a model in the namespace is promoted by it
-        k = Cluster(client.CustomObjectsApi(api), namespace)
-        k.model("ha-1", model_name="ha", version="1.0.0")
-        k.wait_stage("ha-1", "Production", timeout=30)
+        k.model("ha-2", model_name="ha2", version="1.0.0")
+        k.wait_stage("ha-2", "Production", timeout=30)
+        assert "released Lease" in _log(first), first.log_tail()
     finally:
-        standby.stop()
-        active.stop()
+        second.stop()
+        first.stop()
 
 
 # --------------------------------------------------------------------------- Argo CD health on real objects

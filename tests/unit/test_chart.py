@@ -19,7 +19,6 @@ from modelreg.deploy.render import json_patch
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelreg"
-PEERING_CRDS = {"kopf.dev_clusterkopfpeerings.yaml", "kopf.dev_kopfpeerings.yaml"}
 
 
 def _values() -> dict[str, Any]:
@@ -40,20 +39,6 @@ def test_chart_crds_dir_holds_no_modelreg_crd() -> None:
     source = {p.name for p in (REPO / "crds").glob("*.yaml")}
     assert source, "crds/ is empty"
     assert not source & {p.name for p in (CHART / "crds").glob("*.yaml")}
-
-
-def test_peering_crds_follow_kopf() -> None:
-    scopes = {"kopf.dev_clusterkopfpeerings.yaml": "Cluster", "kopf.dev_kopfpeerings.yaml": "Namespaced"}
-    for name, scope in scopes.items():
-        doc = yaml.safe_load((CHART / "crds" / name).read_text(encoding="utf-8"))
-        spec = doc["spec"]
-        assert doc["metadata"]["name"] == f"{spec['names']['plural']}.kopf.dev"
-        assert spec["group"] == "kopf.dev" and spec["scope"] == scope
-        (version,) = spec["versions"]
-        assert version["name"] == "v1" and version["served"] and version["storage"]
-        props = version["schema"]["openAPIV3Schema"]["properties"]
-        for field in ("spec", "status"):
-            assert props[field] == {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def test_values_carry_every_operator_default_with_the_operator_value() -> None:

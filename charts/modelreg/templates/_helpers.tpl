@@ -107,23 +107,19 @@ table of docs/deploy.md; tests/integration/test_deploy.py asserts the exact set.
   verbs: ["get", "patch"]
 {{- end }}
 
-{{/* Peering rules (ha.enabled): the kind depends on cluster-wide vs namespaced watching. */}}
-{{- define "modelreg.peeringRules" -}}
-{{- if .Values.ha.enabled }}
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
+{{/* Sharding: the namespaces are watched to find the ones each shard's namespaceSelector matches. */}}
+{{- define "modelreg.shardRules" -}}
+{{- if .Values.shards }}
+- apiGroups: [""]
+  resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
-- apiGroups: ["kopf.dev"]
-  resources: [{{ if .Values.watchNamespaces }}"kopfpeerings"{{ else }}"clusterkopfpeerings"{{ end }}]
-  resourceNames: [{{ .Values.ha.peeringName | quote }}]
-  verbs: ["patch"]
 {{- end }}
 {{- end }}
 
 {{/*
-Discovery rules (rbac.clusterDiscovery): Kopf watches CustomResourceDefinitions to notice the
-modelreg CRDs appearing, and when watching listed namespaces it lists and watches Namespaces.
-Without them it retries for about a minute, logs 403s, and falls back (see docs/deploy.md).
+Discovery rules (rbac.clusterDiscovery): read-only CustomResourceDefinitions (and, when watching
+listed namespaces, Namespaces). The operator no longer needs them (Kopf scans nothing now); kept
+for compatibility with existing installs (see docs/deploy.md).
 */}}
 {{- define "modelreg.discoveryRules" -}}
 {{- if .Values.rbac.clusterDiscovery }}

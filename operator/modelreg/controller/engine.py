@@ -291,6 +291,28 @@ class Engine:
             self._sweep_armed.add(plural)
             self.queue.call_later(SWEEP_DELAY, ("sweep", plural, ""))
 
+    def forget_namespace(self, namespace: str) -> int:
+        """Drop every object of ``namespace`` from the store, scheduling and writing nothing (a shard
+        let the namespace go: another instance owns it now). Returns how many were forgotten;
+        queued keys of the namespace find nothing when they run."""
+        count = 0
+        for ns, name in [key for key in self.store.models if key[0] == namespace]:
+            old = self.store.delete_model(ns, name)
+            if old is not None:
+                uid = str(old.get("metadata", {}).get("uid", ""))
+                forget_parsed(uid)
+                self._card_keys.pop(uid, None)
+                spec = old.get("spec", {})
+                metrics.forget_version(ns, str(spec.get("modelName", "")), str(spec.get("version", "")))
+            count += 1
+        for ns, name in [key for key in self.store.snapshots if key[0] == namespace]:
+            self.store.delete_snapshot(ns, name)
+            count += 1
+        for ns, name in [key for key in self.store.incidents if key[0] == namespace]:
+            self.store.delete_incident(ns, name)
+            count += 1
+        return count
+
     def excluded(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, glob) for glob in self.settings.exclude_namespaces)
 

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import os
-import socket
-import sys
 
 from modelreg.core.policy import Defaults
 
-
-def priority_from(value: str) -> int:
-    """A peering priority derived from a per-pod value (e.g. the pod UID)."""
-    return int.from_bytes(hashlib.sha256(value.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def default_priority(env: os._Environ[str] | dict[str, str]) -> int:
-    """A per-pod peering priority: equal priorities freeze each other, so each replica
-    derives its own from its pod UID (downward API) unless one is given."""
-    if env.get("MODELREG_PRIORITY"):
-        return int(env["MODELREG_PRIORITY"])
-    source = env.get("MODELREG_PRIORITY_FROM_ENV") or "MODELREG_POD_UID"
-    if env.get(source):
-        return priority_from(env[source])
-    return 0
+REMOVED_HA_FLAGS = ("--peering", "--priority", "--priority-from-env")
+REMOVED_HA_MESSAGE = (
+    "{flag} was removed with Kopf peering: run the replicas with --leader-elect "
+    "(one active replica through a coordination.k8s.io Lease; see --leader-election-id)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,20 +28,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave objects in namespaces matching GLOB alone (repeat); watching stays cluster-wide",
     )
     parser.add_argument("--no-builtin-healer", action="store_true", help="leave every Incident to other healers")
-    parser.add_argument("--peering", default=os.environ.get("MODELREG_PEERING"), help="Kopf peering name (HA)")
+    for flag in REMOVED_HA_FLAGS:  # refused with a pointer to --leader-elect (check_flags)
+        parser.add_argument(
+            flag,
+            dest="removed_" + flag[2:].replace("-", "_"),
+            nargs="?",
+            const="",
+            default=None,
+            help=argparse.SUPPRESS,
+        )
     parser.add_argument(
-        "--priority",
-        type=int,
-        default=default_priority(os.environ),
-        help="Kopf peering priority (default: $MODELREG_PRIORITY, else derived from $MODELREG_POD_UID, else 0)",
+        "--identity",
+        default=os.environ.get("MODELREG_IDENTITY"),
+        help="the name Incidents are claimed under; all replicas of one operator share it "
+        "(default: $MODELREG_IDENTITY, else the Lease id with --leader-elect, else the host name)",
     )
-    parser.add_argument(
-        "--priority-from-env",
+    ha = parser.add_argument_group("high availability and sharding")
+    ha.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=os.environ.get("MODELREG_LEADER_ELECT", "").lower() in ("1", "true", "yes"),
+        help="one active replica, elected through a coordination.k8s.io/v1 Lease; standbys watch but write nothing",
+    )
+    ha.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        default=None,
+        help="namespace of the Lease (default: $POD_NAMESPACE, else the pod's service-account namespace, "
+        "else the one --namespace, else default)",
+    )
+    ha.add_argument(
+        "--leader-election-id",
         metavar="NAME",
         default=None,
-        help="derive the peering priority from environment variable NAME (e.g. MODELREG_POD_UID); --priority wins",
+        help="name of the Lease (default: modelreg, or modelreg-<sha256(selector)[:8]> with --namespace-selector)",
     )
-    parser.add_argument("--identity", default=os.environ.get("MODELREG_IDENTITY") or socket.gethostname())
+    ha.add_argument(
+        "--leader-identity",
+        metavar="NAME",
+        default=None,
+        help="this replica's holderIdentity in the Lease (default: $POD_NAME, else <hostname>_<random>)",
+    )
+    ha.add_argument(
+        "--namespace-selector",
+        metavar="LABELSELECTOR",
+        default=None,
+        help="own the namespaces whose labels match (e.g. shard=a); watched, so namespaces "
+        "labelled later are picked up and unlabelled ones let go. Not with --namespace",
+    )
     parser.add_argument(
         "--metric-query-concurrency",
         type=int,
@@ -78,14 +99,25 @@ def defaults_from(args: argparse.Namespace) -> Defaults:
     return Defaults.from_env(flags, base=base)
 
 
-def _given(flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in sys.argv[1:])
+def check_flags(args: argparse.Namespace) -> None:
+    """Refuse what cannot run, naming the flag (ValueError; `modelreg run` exits 2)."""
+    from modelreg.core.selector import SelectorError, parse
 
-
-def resolve_priority(args: argparse.Namespace, argv_has_priority: bool) -> int:
-    if args.priority_from_env and not argv_has_priority:
-        value = os.environ.get(args.priority_from_env)
-        if not value:
-            raise ValueError(f"--priority-from-env {args.priority_from_env}: the variable is unset or empty")
-        return priority_from(value)
-    return int(args.priority)
+    for flag in REMOVED_HA_FLAGS:
+        if getattr(args, "removed_" + flag[2:].replace("-", "_"), None) is not None:
+            raise ValueError(REMOVED_HA_MESSAGE.format(flag=flag))
+    for var, flag in (("MODELREG_PEERING", "--peering"), ("MODELREG_PRIORITY", "--priority")):
+        if os.environ.get(var):
+            raise ValueError(REMOVED_HA_MESSAGE.format(flag=f"${var} ({flag})"))
+    if args.namespace_selector is not None:
+        if args.namespace:
+            raise ValueError(
+                "--namespace-selector and --namespace are mutually exclusive: "
+                "a shard owns the namespaces its selector matches"
+            )
+        try:
+            parse(args.namespace_selector)
+        except SelectorError as err:
+            raise ValueError(
+                f"--namespace-selector {args.namespace_selector!r}: invalid label selector: {err}"
+            ) from None

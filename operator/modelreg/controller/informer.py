@@ -23,11 +23,15 @@ and index handlers only), so plain informers lose nothing:
 * Failed requests back off 1, 2, 5, 10, 20 s and then every 30 s for as long as
   it takes (revoked RBAC, an API server upgrade), like Kopf's watches here.
 
-They are used when the operator runs standalone on the whole cluster or on
-exact namespace names. With peering (HA), Kopf pauses its watches while another
-replica leads, which these informers could not follow, and with namespace globs
-Kopf discovers namespaces: both keep Kopf's watches and indexes
-(``handlers.watch_with_kopf``).
+They are the operator's only watch path, in every mode: on the whole cluster,
+on exact namespace names (one stream per namespace), and on namespaces found at
+run time by a glob or by ``--namespace-selector``: then one cluster-wide stream
+per kind whose events pass only for owned namespaces
+(:mod:`modelreg.controller.namespaces` watches the namespaces and calls
+:meth:`Informers.add_namespace` / :meth:`Informers.drop_namespace`), so a shard
+of hundreds of namespaces still holds three watches, not three per namespace.
+With ``--leader-elect`` a standby replica lists and watches too; only the
+engine's work queue waits for the Lease (:mod:`modelreg.controller.leader`).
 """
 
 from __future__ import annotations
@@ -198,21 +202,47 @@ class Informer:
 
 
 class Informers:
-    """The engine's three informers: models, Incidents, snapshots."""
+    """The engine's three informers: models, Incidents, snapshots.
 
-    def __init__(self, engine: Engine, namespaces: list[str]) -> None:
+    ``owned`` (namespaces found at run time): the informers watch the whole cluster and
+    hand on only the events of owned namespaces; events of a namespace being added are
+    held until its lists are in, then handed on after them.
+    """
+
+    def __init__(self, engine: Engine, namespaces: list[str], *, owned: set[str] | None = None) -> None:
         self.engine = engine
-        self.models = Informer(engine, RM_PLURAL, namespaces, engine.on_model)
-        self.incidents = Informer(engine, INC_PLURAL, namespaces, engine.on_incident)
-        self.snapshots = Informer(engine, SNAP_PLURAL, namespaces, engine.on_snapshot)
+        self.owned = owned
+        self._pending: dict[str, list[tuple[Informer, str | None, JSON]]] = {}
+        scopes = [] if owned is not None else namespaces
+        self.models = Informer(engine, RM_PLURAL, scopes, engine.on_model)
+        self.incidents = Informer(engine, INC_PLURAL, scopes, engine.on_incident)
+        self.snapshots = Informer(engine, SNAP_PLURAL, scopes, engine.on_snapshot)
         self.all = (self.models, self.incidents, self.snapshots)
+        self._handlers = {informer: informer.handler for informer in self.all}
+        if owned is not None:
+            for informer in self.all:
+                informer.handler = self._gate(informer)
 
-    async def prelist(self) -> None:
-        """Models, then Incidents, then snapshots into the engine; then the queue may run."""
+    def _gate(self, informer: Informer) -> Handler:
+        handler = self._handlers[informer]
+
+        def gated(event_type: str | None, body: JSON) -> None:
+            ns = body["metadata"]["namespace"]
+            if self.owned is not None and ns in self.owned:
+                handler(event_type, body)
+            elif ns in self._pending:
+                self._pending[ns].append((informer, event_type, body))
+
+        return gated
+
+    async def prelist(self, *, resume: bool = True) -> None:
+        """Models, then Incidents, then snapshots into the engine; then the queue may run
+        (``resume=False``: the leader elector resumes it once this replica leads)."""
         for informer in self.all:
             for scope in informer.scopes:
                 await informer.relist(scope)
-        self.engine.queue.resume()
+        if resume:
+            self.engine.queue.resume()
         store = self.engine.store
         counts = len(store.models), len(store.incidents), len(store.snapshots)
         log.info("listed %d models, %d incidents, %d snapshots", *counts)
@@ -223,3 +253,50 @@ class Informers:
 
     async def stop(self) -> None:
         await asyncio.gather(*(informer.stop() for informer in self.all))
+
+    async def add_namespace(self, namespace: str) -> None:
+        """Start owning ``namespace``: list its models, Incidents and snapshots and hand them to
+        the engine in that order with no pause in between (so no model of it is decided on before
+        its Incidents and snapshots are known, even with the queue running); then the events of
+        the namespace that came meanwhile, and from now on its events as they come."""
+        if self.owned is None or namespace in self.owned or namespace in self._pending:
+            return
+        self._pending[namespace] = []
+        listed: list[tuple[Informer, list[JSON]]] = []
+        try:
+            for informer in self.all:
+
+                async def one(inf: Informer = informer) -> list[JSON]:
+                    items: list[JSON] = []  # fresh on every try: a retried list hands out objects again
+                    await list_pages(inf.client, inf.plural, namespace, items.append)
+                    return items
+
+                listed.append((informer, await retrying(f"listing {informer.plural} in {namespace}", one)))
+        except BaseException:
+            self._pending.pop(namespace, None)
+            raise
+        for informer, items in listed:
+            for item in items:
+                self._handlers[informer](None, item)
+        held = self._pending.pop(namespace)
+        self.owned.add(namespace)
+        store = self.engine.store
+        for informer, event_type, body in held:
+            if event_type == "DELETED":  # older than what the list found (deleted, then created again)?
+                key = key_of(body)
+                current = store.resource_versions(informer.plural, namespace).get(key)
+                if current is not None and rv_int(current) > rv_int(body["metadata"].get("resourceVersion")):
+                    continue
+            self._handlers[informer](event_type, body)
+        counts = ", ".join(f"{len(items)} {informer.plural}" for informer, items in listed)
+        log.info("namespace %s: owned (%s)", namespace, counts)
+
+    async def drop_namespace(self, namespace: str) -> None:
+        """Stop owning ``namespace``: its events are dropped from now on and its objects forgotten
+        (nothing is deleted; another instance owns it now)."""
+        if self.owned is None:
+            return
+        self.owned.discard(namespace)
+        self._pending.pop(namespace, None)
+        forgotten = self.engine.forget_namespace(namespace)
+        log.info("namespace %s: let go (%d objects forgotten, nothing deleted)", namespace, forgotten)

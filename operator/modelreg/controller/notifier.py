@@ -115,9 +115,12 @@ class Notifiers:
         concurrency: int = 16,
         sleep: Callable[[float], Any] = asyncio.sleep,
         active: Callable[[], bool] = lambda: True,
+        owns: Callable[[str], bool] | None = None,
         resweep_seconds: float = 30.0,
     ) -> None:
         self.client = client
+        #: With a namespace selector: whether this shard owns a namespace (others' are left alone).
+        self.owns = owns
         exact = all(not set(ns) & set("*?[!,") for ns in namespaces)
         # Exact names: one stream each. Globs: the whole cluster, filtered here.
         self.scopes: list[str | None] = list(namespaces) if namespaces and exact else [None]
@@ -162,6 +165,8 @@ class Notifiers:
             await self._session.close()
 
     def excluded(self, namespace: str) -> bool:
+        if self.owns is not None and not self.owns(namespace):
+            return True
         if self.include and not any(fnmatch.fnmatchcase(namespace, glob) for glob in self.include):
             return True
         return any(fnmatch.fnmatchcase(namespace, glob) for glob in self.exclude)
@@ -460,9 +465,20 @@ def register(namespaces: list[str], exclude: tuple[str, ...] = ()) -> None:
     @kopf.on.startup()
     async def start_notifiers(memo: kopf.Memo, **_: Any) -> None:
         engine = memo.get("engine")
-        if engine is None:
-            raise kopf.TemporaryError("waiting for the engine", delay=0.5)
-        notifiers = Notifiers(engine.client, namespaces, exclude=exclude)
+        informers = memo.get("informers")
+        if engine is None or informers is None:
+            raise kopf.TemporaryError("waiting for the engine and its informers", delay=0.5)
+        # Under --leader-elect only the leader sends (a webhook is not fenced like an API
+        # write); with --namespace-selector only the namespaces this shard owns.
+        elector = memo.get("elector")
+        owned: set[str] | None = informers.owned
+        notifiers = Notifiers(
+            engine.client,
+            namespaces,
+            exclude=exclude,
+            active=(lambda: elector.leading) if elector is not None else (lambda: True),
+            owns=(lambda ns: ns in owned) if owned is not None else None,
+        )
         await notifiers.start()
         memo["notifiers"] = notifiers
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ import kopf
 from modelreg import metrics
 from modelreg.controller import auth
 from modelreg.controller.engine import Engine, Settings
-from modelreg.controller.flags import _given, add_arguments, defaults_from, resolve_priority
+from modelreg.controller.flags import add_arguments, check_flags, defaults_from
 from modelreg.controller.informer import backoffs
 from modelreg.kube import credentials
 from modelreg.kube.client import KubeClient
@@ -51,21 +52,28 @@ class RetryForever:
         return backoffs()
 
 
-def _settings(settings: kopf.OperatorSettings, peering: str | None, namespaced: bool) -> None:
+def _settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.enabled = False  # our own Events only (SPEC §4)
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = RetryForever()
     settings.execution.max_workers = 4
-    settings.peering.standalone = peering is None
-    if namespaced:
-        # Exact namespace names need no cluster-wide discovery (no cluster-scoped RBAC);
-        # globs and exclusions ("!iso-*") do.
-        settings.scanning.disabled = True
-    if peering:
-        settings.peering.name = peering
-        settings.peering.mandatory = True
+    settings.peering.standalone = True
+    # Kopf watches nothing (the informers do, see the handlers module): no discovery of
+    # CRDs or namespaces, so no cluster-scoped read for it either.
+    settings.scanning.disabled = True
+
+
+def identity_of(args: argparse.Namespace) -> str:
+    """The name Incidents are claimed under: shared by all replicas of one operator."""
+    from modelreg.core.lease import default_lease_id
+
+    if args.identity:
+        return str(args.identity)
+    if args.leader_elect:
+        return str(args.leader_election_id or default_lease_id(args.namespace_selector))
+    return socket.gethostname()
 
 
 def _port_free(port: int) -> bool:
@@ -79,31 +87,39 @@ def _port_free(port: int) -> bool:
 
 
 async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
-    from modelreg.controller import handlers  # registers the Kopf handlers
+    import os
+
+    from modelreg.controller import handlers  # noqa: F401 - registers the Kopf handlers
     from modelreg.controller.informer import Informers
+    from modelreg.controller.leader import LeaderElector, default_identity, default_namespace, fence
+    from modelreg.controller.namespaces import NamespaceWatcher
+    from modelreg.core.lease import default_lease_id
+    from modelreg.core.selector import is_glob, parse
 
     defaults = defaults_from(args)
-    exact = bool(args.namespace) and not any(set(ns) & set("*?!,") for ns in args.namespace)
-    # Our own informers cannot follow Kopf's peering pause, nor discover namespaces.
-    own_informers = args.peering is None and (exact or not args.namespace)
-    if not own_informers:
-        handlers.watch_with_kopf()
+    identity = identity_of(args)
+    globs = [ns for ns in args.namespace if is_glob(ns)]
+    selector = parse(args.namespace_selector) if args.namespace_selector else None
+    # Exact names are watched as they are; globs and a selector need the namespaces watched.
+    dynamic = bool(globs) or selector is not None
     metrics.serve(args.metrics_port)
     source = getattr(args, "credentials", None) or credentials.load(
         getattr(args, "kubeconfig", None), getattr(args, "context", None)
     )
     auth.register(source)  # Kopf's login and the liveness probe on 401s
-    settings_holder: dict[str, Any] = {}
+    # With --leader-elect, SIGTERM first steps down (the Lease released at once), then stops
+    # Kopf through this flag: a standby need not wait for the whole shutdown, nor the lease.
+    own_stop = asyncio.Event() if stop_flag is None and args.leader_elect else None
 
     @kopf.on.startup()
     async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
-        _settings(settings, args.peering, exact)
+        _settings(settings)
         client = KubeClient(source)
         engine = Engine(
             client,
             Settings(
                 defaults=defaults,
-                identity=args.identity,
+                identity=identity,
                 builtin_healer=not args.no_builtin_healer,
                 exclude_namespaces=tuple(args.exclude_namespace),
             ),
@@ -113,25 +129,70 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             from modelreg.controller.healer import Healer
 
             engine.healer = Healer(engine)
+        memo["engine"] = engine
+        elector = None
+        if args.leader_elect:
+            # Standby until elected: the work queue (every write) waits for the Lease.
+            elector = LeaderElector(
+                client,
+                args.leader_election_namespace or default_namespace(os.environ, list(args.namespace)),
+                args.leader_election_id or default_lease_id(args.namespace_selector),
+                args.leader_identity or default_identity(os.environ),
+                on_started=engine.queue.resume,
+            )
+            fence(client, elector)
+            memo["elector"] = elector
         engine.start()
+        watcher = None
+        namespaces = [ns for ns in args.namespace if not is_glob(ns)]
+        if dynamic:
+            watcher = NamespaceWatcher(client, selector, globs)
+            namespaces = await watcher.initial()
+            memo["namespaces"] = watcher
         from modelreg.controller.poller import Poller
 
-        # Before the models are listed, so that every monitored version arms its timer.
+        # Before the models are listed, so that every monitored version arms its timer. Its
+        # timers run on the engine's queue, which a standby keeps paused (no polling there).
         engine.poller = Poller(engine, concurrency=args.metric_query_concurrency)
-        await engine.poller.start(list(args.namespace) if exact else [])
-        if own_informers:
-            # Models, Incidents and snapshots are all known when the first model is
-            # decided on (see the informer module's docstring).
-            informers = Informers(engine, list(args.namespace))
-            await informers.prelist()
-            informers.start()
-            memo["informers"] = informers
-        memo["engine"] = engine
-        settings_holder["engine"] = engine
-        log.info("modelreg operator started (identity %s, defaults %s)", args.identity, defaults)
+        await engine.poller.start([] if dynamic else namespaces)
+        # Models, Incidents and snapshots are all known when the first model is
+        # decided on (see the informer module's docstring).
+        informers = Informers(engine, namespaces, owned=set(namespaces) if dynamic else None)
+        await informers.prelist(resume=elector is None)
+        informers.start()
+        memo["informers"] = informers
+        if watcher is not None:
+            watcher.start(informers)
+        if elector is not None:
+            loop = asyncio.get_running_loop()
+            memo["elector_task"] = loop.create_task(elector.run())
+            if own_stop is not None:
+
+                async def step_down_then_stop() -> None:
+                    try:
+                        await elector.step_down()
+                    finally:
+                        own_stop.set()
+
+                def on_sigterm() -> None:
+                    log.info("SIGTERM: stepping down, then stopping")
+                    memo["step_down"] = loop.create_task(step_down_then_stop())
+
+                loop.add_signal_handler(signal.SIGTERM, on_sigterm)  # after Kopf's: replaces it
+        log.info("modelreg operator started (identity %s, defaults %s)", identity, defaults)
 
     @kopf.on.cleanup()
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        elector = memo.get("elector")
+        task = memo.get("elector_task")
+        if elector is not None:
+            elector._stopping = True
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        watcher = memo.get("namespaces")
+        if watcher is not None:
+            await watcher.stop()
         informers = memo.get("informers")
         if informers is not None:
             await informers.stop()
@@ -140,6 +201,8 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             await engine.poller.stop()
         if engine is not None:
             await engine.stop()
+            if elector is not None:
+                await elector.release()  # after the last write: a standby takes over at once
             await engine.client.close()
 
     from modelreg.controller import notifier  # IncidentNotifier deliveries, beside the engine (SPEC §9)
@@ -151,15 +214,14 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             liveness = f"http://0.0.0.0:{args.liveness_port}/healthz"
         else:
             log.error("liveness endpoint not started: port %d is in use", args.liveness_port)
+    exact = bool(args.namespace) and not globs
     await kopf.operator(
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        priority=resolve_priority(args, _given("--priority")),
+        clusterwide=not exact,
+        namespaces=args.namespace if exact else [],
+        standalone=True,
         liveness_endpoint=liveness,
         memo=kopf.Memo(),
-        stop_flag=stop_flag,
+        stop_flag=stop_flag if own_stop is None else own_stop,
         ready_flag=ready_flag,
     )
 
@@ -173,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         defaults_from(args)
-        resolve_priority(args, _given("--priority"))
+        check_flags(args)
     except ValueError as err:
         log.error("%s", err)
         return 2
