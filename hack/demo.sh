@@ -58,7 +58,7 @@ wait_for "3.1.0 in Production" stage_is fraud-detector-3-1-0 Production
 wait_for "serving on 3.1.0" env_is s3://models/fraud-detector/3.1.0/model.bst
 kubectl -n "$NS" get modelreg
 
-step "A degraded snapshot arrives for 3.1.0 (SPEC §2's example)"
+step "A degraded snapshot arrives for 3.1.0 (docs/evaluation.md's example)"
 kubectl -n "$NS" apply -f manifests/examples/snapshot-degraded.yaml
 wait_for "3.1.0 rolled back" stage_is fraud-detector-3-1-0 RolledBack
 wait_for "3.0.2 restored" stage_is fraud-detector-3-0-2 Production

@@ -1,4 +1,4 @@
-"""``modelreg.healing``: write your own healing controller for Incidents (SPEC §3, §9).
+"""``modelreg.healing``: write your own healing controller for Incidents (docs/{incidents,healing}.md).
 
 An Incident names a ``spec.playbook``. The built-in healer runs
 ``model_rollback``; any other name is left to a controller of yours, which

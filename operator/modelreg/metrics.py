@@ -1,4 +1,4 @@
-"""Prometheus series of the operator (SPEC §4)."""
+"""Prometheus series of the operator (docs/observability.md)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def set_version_values(
     values: dict[str, float],
     thresholds: dict[tuple[str, str], float],
 ) -> None:
-    """Export a version's last conclusive values and its thresholds (SPEC §4).
+    """Export a version's last conclusive values and its thresholds (docs/observability.md).
 
     Versions with no conclusive snapshot yet export neither: a threshold alone draws nothing.
     """

@@ -1,4 +1,4 @@
-"""Push snapshots from Python batch jobs: :func:`record_snapshot` (SPEC §6).
+"""Push snapshots from Python batch jobs: :func:`record_snapshot` (docs/metricsource.md).
 
 Pulling from Prometheus (MetricSource) is one way to feed the operator; a
 batch job that computes its own numbers pushes them::

@@ -18,7 +18,7 @@ RegisteredModel, then compacts etcd at its current revision
 operator's watches resume into ``410 Gone`` (checked with a watch of our own)
 and Kopf must re-list. A re-list reports no DELETED events, yet the operator
 must notice: the next breach opens a new Incident, and the deleted model's
-snapshots are deleted with it (SPEC §2).
+snapshots are deleted with it (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def test_control_plane_fault_under_snapshot_stream(
         if left:
             problems.append(
                 f"RegisteredModel gone-1 was deleted while the operator was disconnected; its {len(left)} "
-                "snapshots were never deleted (SPEC §2: deleted with it)"
+                "snapshots were never deleted (docs/evaluation.md: deleted with it)"
             )
     lost, duplicated, ledger_lines = ledger_check(fc, k, stream.ledger, healthy, breaches)
     problems += ledger_lines

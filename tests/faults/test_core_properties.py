@@ -340,7 +340,7 @@ def test_reconcile_never_raises(views: list[lifecycle.VersionView], now: datetim
 @settings(PROPS, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: the message says it
 @given(versions())
 def test_reconcile_never_leaves_two_versions_in_production(views: list[lifecycle.VersionView]) -> None:
-    """At most one version of a model is in Production (SPEC §1) — whatever state a crash
+    """At most one version of a model is in Production (docs/registeredmodel.md) — whatever state a crash
     between two status writes left behind (e.g. the new version promoted and the old one not
     yet archived, or the old one restored and the rolled-back one not yet written)."""
     plan = lifecycle.reconcile(views, Defaults(), T0)

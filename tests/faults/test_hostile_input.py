@@ -354,7 +354,7 @@ def test_model_deleted_mid_rollback(fc: FaultCluster, fns: str, operators: Opera
             problems.append(f"{ep.v2} deleted {when}: its Incident is still there (name, owners, phase): {stuck}")
         # Its snapshots go with it — or, one the operator never evaluated before the model vanished
         # (it died first), is indistinguishable from a snapshot sent ahead of its model: Orphaned,
-        # with a reason (SPEC §2). Either way nothing is left unexplained.
+        # with a reason (docs/evaluation.md). Either way nothing is left unexplained.
         try:
             wait_for(
                 lambda ep=ep: all(

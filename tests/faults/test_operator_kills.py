@@ -15,7 +15,7 @@ duplicate consecutive entries, retention at exactly the limit.
   (seed printed; ``MODELREG_FAULT_SEED`` replays one). 1-3 breaching snapshots
   per episode are created while the operator is down; every one evaluated while
   v2 was still in Production must be counted into the one Incident (those that
-  reach the operator after the rollback are only shown, SPEC §2).
+  reach the operator after the rollback are only shown, docs/evaluation.md).
 * ``test_crash_point``: deterministic crash points: the operator kills itself
   right after a chosen write of a phase (``tests/faults/launcher.py``), e.g.
   between the two version-status writes of a promotion or a rollback, so the
@@ -387,7 +387,7 @@ def test_retention_converges_after_restart(fc: FaultCluster, fns: str, operators
 
 
 def test_snapshots_of_a_model_deleted_while_down_are_deleted(fc: FaultCluster, fns: str, operators: Operators) -> None:
-    """SPEC §2: snapshots of a deleted RegisteredModel are deleted with it — also when the
+    """docs/evaluation.md: snapshots of a deleted RegisteredModel are deleted with it — also when the
     deletion happened while the operator was not running (it never sees a DELETED event)."""
     k = Cluster(fc.custom, fns)
     op = operators.start(fns, "gone-op")

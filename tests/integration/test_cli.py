@@ -1,4 +1,4 @@
-"""The user commands of ``modelreg`` against the real API server (SPEC §4).
+"""The user commands of ``modelreg`` against the real API server (docs/observability.md).
 
 The CLI runs in-process (``modelreg.cli.main.main``); no operator runs here, so
 statuses are written by hand through the status subresource.

@@ -1,4 +1,7 @@
-"""`modelreg wait`, `status --watch`, completion and colour against the API server and the operator (SPEC §4)."""
+"""`modelreg wait`, `status --watch`, completion and colour against the API server and the operator.
+
+The rules: docs/observability.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CRDs as the real API server enforces them (SPEC §1-3 Validation).
+"""The CRDs as the real API server enforces them (docs/{registeredmodel,evaluation,incidents}.md Validation).
 
 Every example is accepted; every invalid manifest in the table is rejected with
 a message naming the field.

@@ -1,4 +1,7 @@
-"""`modelreg dashboard` over HTTP: Host check, start-up token, escaping, RBAC notes, port in use (SPEC §4)."""
+"""`modelreg dashboard` over HTTP: Host check, start-up token, escaping, RBAC notes, port in use.
+
+The rules: docs/observability.md.
+"""
 
 from __future__ import annotations
 

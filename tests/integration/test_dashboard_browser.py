@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: Debian's headless Chromium driven by Selenium (SPEC §4).
+"""The dashboard in a real browser: Debian's headless Chromium driven by Selenium (docs/observability.md).
 
 Chromium and chromedriver come from Debian (hack/test-packages.txt), never from
 Selenium's own downloads (which cannot work here). What a person would check, while

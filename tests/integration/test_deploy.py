@@ -275,7 +275,7 @@ def test_default_render_is_least_privilege_and_restricted(tools: Tools) -> None:
     expected |= {("modelreg.io", "incidents", "create"), ("modelreg.io", "incidents", "delete")}
     expected |= {("modelreg.io", "performancesnapshots", "delete")}
     expected |= {("modelreg.io", f"{r}/status", v) for r in kinds3 for v in ("get", "patch", "update")}
-    # MetricSource polling (SPEC §6): read sources, write their status, create pulled snapshots.
+    # MetricSource polling (docs/metricsource.md): read sources, write their status, create pulled snapshots.
     expected |= {("modelreg.io", "metricsources", v) for v in ("get", "list", "watch")}
     expected |= {("modelreg.io", "metricsources/status", v) for v in ("get", "patch", "update")}
     expected |= {("modelreg.io", "performancesnapshots", "create")}
@@ -1085,7 +1085,7 @@ def test_operator_under_chart_service_account_passes_seed_rollback(
 
 
 def test_metricsource_secret_grant_names_only_listed_secrets(tools: Tools) -> None:
-    """SPEC §6: no Secret by default; `get` on exactly the Secrets the values name, per namespace."""
+    """docs/metricsource.md: no Secret by default; `get` on exactly the Secrets the values name, per namespace."""
     assert not _by_kind(_docs(tools.template("modelreg")), "Role")
     docs = _docs(
         tools.template("modelreg", "--set-json", 'metricSources.secretNames={"risk":["prom-reader"],"fraud":[]}')

@@ -1,4 +1,4 @@
-"""`modelreg record-snapshot --from-evidently` on a report Evidently itself produces (SPEC §6)."""
+"""`modelreg record-snapshot --from-evidently` on a report Evidently itself produces (docs/metricsource.md)."""
 
 from __future__ import annotations
 

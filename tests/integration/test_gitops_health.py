@@ -1,4 +1,4 @@
-"""What GitOps tools read from real RegisteredModels, state by state (SPEC §1 Conditions).
+"""What GitOps tools read from real RegisteredModels, state by state (docs/registeredmodel.md Conditions).
 
 Flux and kpt judge health with kstatus (sigs.k8s.io/cli-utils status.Compute): the test
 builds a small wrapper around it from the Go module proxy (hack/build-kstatus.sh, cached
@@ -61,7 +61,7 @@ NO_WAIT = {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApprova
 
 @pytest.fixture(scope="module")
 def states(api_client: client.ApiClient, crds: list[str], operator: OperatorProcess) -> Iterator[dict[str, Any]]:
-    """One version in each state of SPEC §1, as the operator left it; name -> object."""
+    """One version in each state of docs/registeredmodel.md, as the operator left it; name -> object."""
     core = client.CoreV1Api(api_client)
     ns = f"t-gitops-{secrets.token_hex(3)}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))

@@ -1,4 +1,7 @@
-"""Self-healing end to end: the built-in healer, serving rollback (SPEC §1, §3; issue: self-healing)."""
+"""Self-healing end to end: the built-in healer, serving rollback.
+
+The rules: docs/{registeredmodel,incidents}.md.
+"""
 
 from __future__ import annotations
 
@@ -297,7 +300,7 @@ def long_name(version: str) -> str:
 
 
 def test_names_of_242_characters_work_end_to_end(k: Cluster) -> None:
-    """SPEC §3 label rule: breach, Incident, rollback, card, serving and Events for the longest names."""
+    """docs/incidents.md label rule: breach, Incident, rollback, card, serving and Events for the longest names."""
     from modelreg.core.names import label_value
 
     v1, v2 = long_name("1.0.0"), long_name("2.0.0")

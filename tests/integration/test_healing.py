@@ -1,4 +1,7 @@
-"""modelreg.healing on the real API server, and the example `retrain` healer built on it (SPEC §3, §9)."""
+"""modelreg.healing on the real API server, and the example `retrain` healer built on it.
+
+The rules: docs/{incidents,healing}.md.
+"""
 
 from __future__ import annotations
 

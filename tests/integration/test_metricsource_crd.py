@@ -1,4 +1,4 @@
-"""MetricSource, spec.monitoring and spec.source as the real API server enforces them (SPEC §6)."""
+"""MetricSource, spec.monitoring and spec.source as the real API server enforces them (docs/metricsource.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator pulls snapshots from a real Prometheus (SPEC §6), end to end on the local API server.
+"""The operator pulls snapshots from a real Prometheus (docs/metricsource.md), end to end on the local API server.
 
 Prometheus (Debian's package) scrapes a synthetic exporter in the test process
 every second; the session's operator polls it every 5 s. Edge cases covered:

@@ -1,4 +1,4 @@
-"""MetricSource polling under the chart's own RBAC (SPEC §6): Secrets only when the values name them.
+"""MetricSource polling under the chart's own RBAC (docs/metricsource.md): Secrets only when the values name them.
 
 `modelreg run` with the chart's ServiceAccount token, in a namespace no other
 operator watches: a source whose bearer token is in a Secret the chart's

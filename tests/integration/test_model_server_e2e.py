@@ -1,4 +1,4 @@
-"""A real model server (MLServer, from PyPI) watched through a real Prometheus (SPEC §6).
+"""A real model server (MLServer, from PyPI) watched through a real Prometheus (docs/metricsource.md).
 
 The test trains the example model of ``examples/mlserver`` on the spot, starts
 ``mlserver start`` on it, has Prometheus scrape MLServer's metrics, sends real

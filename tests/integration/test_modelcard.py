@@ -1,4 +1,4 @@
-"""Model cards rendered by the operator into ConfigMaps (SPEC §4)."""
+"""Model cards rendered by the operator into ConfigMaps (docs/observability.md)."""
 
 from __future__ import annotations
 

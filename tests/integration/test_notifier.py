@@ -1,4 +1,4 @@
-"""IncidentNotifier end to end: a real HTTP receiver, the local API server, the operator (SPEC §9)."""
+"""IncidentNotifier end to end: a real HTTP receiver, the local API server, the operator (docs/healing.md)."""
 
 from __future__ import annotations
 

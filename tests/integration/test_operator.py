@@ -1,4 +1,4 @@
-"""The operator end to end on the real API server (SPEC §1-3; issue: the operator).
+"""The operator end to end on the real API server (docs/{registeredmodel,evaluation,incidents}.md; issue: the operator).
 
 The operator runs as a separate process (fixture ``operator``). Tests wait on
 conditions, never on fixed sleeps. Where a test needs an Incident to stay open

@@ -1,4 +1,4 @@
-"""modelreg.sdk.record_snapshot against the real API server (SPEC §6, pushing)."""
+"""modelreg.sdk.record_snapshot against the real API server (docs/metricsource.md, pushing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""spec.serving as the real API server enforces it (SPEC §7): the five kinds, apiVersion, canary."""
+"""spec.serving as the real API server enforces it (docs/serving.md): the five kinds, apiVersion, canary."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The KServe canary on the real API server (SPEC §7): start, promotion, withdrawal, demotion, kills.
+"""The KServe canary on the real API server (docs/serving.md): start, promotion, withdrawal, demotion, kills.
 
 The InferenceService CRD is the test CRD with KServe's field paths (tests/integration/crds/),
 the InferenceServices are built with the KServe SDK's models. KServe's controller is not here:

@@ -1,4 +1,4 @@
-"""Serving targets on the real API server with the real (or upstream-shaped) CRDs (SPEC §7).
+"""Serving targets on the real API server with the real (or upstream-shaped) CRDs (docs/serving.md).
 
 Per kind: promotion and automatic rollback after a breach move the owned field; a workload
 not opted in is left alone; a kind whose CRD is missing is TargetKindNotFound; a field another

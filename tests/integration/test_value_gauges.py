@@ -1,4 +1,4 @@
-"""The operator's /metrics carries each version's last conclusive values and thresholds (SPEC §4)."""
+"""The operator's /metrics carries each version's last conclusive values and thresholds (docs/observability.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The claim protocol's pure part (modelreg.core.claims; SPEC §3, §9)."""
+"""The claim protocol's pure part (modelreg.core.claims; docs/{incidents,healing}.md)."""
 
 from __future__ import annotations
 

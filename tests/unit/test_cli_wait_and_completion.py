@@ -1,4 +1,4 @@
-"""Pure parts of `modelreg wait`, completion and colour (SPEC §4)."""
+"""Pure parts of `modelreg wait`, completion and colour (docs/observability.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Drift from histograms and precomputed values (SPEC §2)."""
+"""Drift from histograms and precomputed values (docs/evaluation.md)."""
 
 from __future__ import annotations
 

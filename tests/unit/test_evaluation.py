@@ -1,4 +1,4 @@
-"""Evaluation of snapshots against a rollback policy (SPEC §2)."""
+"""Evaluation of snapshots against a rollback policy (docs/evaluation.md)."""
 
 from __future__ import annotations
 

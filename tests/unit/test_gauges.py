@@ -1,4 +1,7 @@
-"""Per-version value gauges: values from the last conclusive snapshot, thresholds and warn lines (SPEC §4)."""
+"""Per-version value gauges: values from the last conclusive snapshot, thresholds and warn lines.
+
+The rules: docs/observability.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Health of a version (SPEC §2)."""
+"""Health of a version (docs/evaluation.md)."""
 
 from __future__ import annotations
 

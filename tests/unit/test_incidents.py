@@ -1,4 +1,4 @@
-"""Incident decisions (SPEC §3): one per episode, deterministic names, counting once."""
+"""Incident decisions (docs/incidents.md): one per episode, deterministic names, counting once."""
 
 from __future__ import annotations
 

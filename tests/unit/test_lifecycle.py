@@ -1,4 +1,4 @@
-"""The lifecycle state machine (SPEC §1), pure and clock-free."""
+"""The lifecycle state machine (docs/registeredmodel.md), pure and clock-free."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The poller's pure rules (SPEC §6): templates, timing, values, buckets, conditions."""
+"""The poller's pure rules (docs/metricsource.md): templates, timing, values, buckets, conditions."""
 
 from __future__ import annotations
 

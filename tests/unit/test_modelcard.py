@@ -1,4 +1,4 @@
-"""Model cards (SPEC §4): a pure, byte-stable, UTF-8 Markdown renderer."""
+"""Model cards (docs/observability.md): a pure, byte-stable, UTF-8 Markdown renderer."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def table_rows(body: str) -> list[list[str]]:
 def test_config_map_name_and_key() -> None:
     assert CARD_KEY == "model-card.md"
     assert config_map_name("fraud-detector-3-1-0") == "fraud-detector-3-1-0-model-card"
-    # SPEC §1: a 242-character name still gives a valid ConfigMap name (≤ 253).
+    # docs/registeredmodel.md: a 242-character name still gives a valid ConfigMap name (≤ 253).
     assert len(config_map_name("a" * 242)) == 253
 
 

@@ -1,4 +1,4 @@
-"""spec.monitoring with the operator's defaults (SPEC §5, §6), shown in status.effectivePolicy."""
+"""spec.monitoring with the operator's defaults (docs/{defaults,metricsource}.md), shown in status.effectivePolicy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The label and name rules of SPEC §3 (pure)."""
+"""The label and name rules of docs/incidents.md (pure)."""
 
 from __future__ import annotations
 

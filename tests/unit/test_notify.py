@@ -1,4 +1,4 @@
-"""IncidentNotifier's pure part (modelreg.core.notify; SPEC §9): selection, due phases, payload, backoff."""
+"""IncidentNotifier's pure part (modelreg.core.notify; docs/healing.md): selection, due phases, payload, backoff."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator defaults and the effective policy merge (SPEC §5)."""
+"""Operator defaults and the effective policy merge (docs/defaults.md)."""
 
 from __future__ import annotations
 

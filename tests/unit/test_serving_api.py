@@ -1,4 +1,4 @@
-"""The operator's own reading of spec.serving mirrors the CRD's CEL rules (SPEC §7)."""
+"""The operator's own reading of spec.serving mirrors the CRD's CEL rules (docs/serving.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Serving decisions (SPEC §7), pure: desired state per workload, the write, canary transitions."""
+"""Serving decisions (docs/serving.md), pure: desired state per workload, the write, canary transitions."""
 
 from __future__ import annotations
 

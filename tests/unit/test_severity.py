@@ -1,4 +1,4 @@
-"""Incident severity and summary (SPEC §3)."""
+"""Incident severity and summary (docs/incidents.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §2: a stream of Inconclusive snapshots goes stale like silence; pulled windows with no data."""
+"""docs/evaluation.md: a stream of Inconclusive snapshots goes stale like silence; pulled windows with no data."""
 
 from __future__ import annotations
 

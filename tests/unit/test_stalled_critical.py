@@ -1,4 +1,7 @@
-"""A Critical Production version with no rollback coming is Stalled (SPEC §1), so kstatus says Failed."""
+"""A Critical Production version with no rollback coming is Stalled, so kstatus says Failed.
+
+The rules: docs/registeredmodel.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The modelreg API: Pydantic models of the three kinds (SPEC §1-3).
+"""The modelreg API: Pydantic models of the three kinds (docs/{registeredmodel,evaluation,incidents}.md).
 
 These models are the single source of truth for the API. The CRD schemas in
 ``crds/`` are generated from them by :mod:`modelreg.api.crdgen` (``make crds``),
@@ -237,7 +237,7 @@ class RollbackPolicy(Model):
     incident_on_warning: bool | None = None
 
 
-#: The serving kinds (SPEC §7) and the apiVersion each one is served at.
+#: The serving kinds (docs/serving.md) and the apiVersion each one is served at.
 SERVING_API_VERSIONS: dict[str, str] = {
     "Deployment": "apps/v1",
     "StatefulSet": "apps/v1",
@@ -366,7 +366,7 @@ class RegisteredModelSpec(Model):
     serving: Serving | None = None
     snapshot_history_limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
     monitoring: Monitoring | None = Field(
-        default=None, description="Pull this version's snapshots from a MetricSource (SPEC §6)."
+        default=None, description="Pull this version's snapshots from a MetricSource (docs/metricsource.md)."
     )
 
 
@@ -540,7 +540,9 @@ class RegisteredModelStatus(Model):
     retry: RetryRecord | None = None
     rollback: RollbackRecord | None = Field(default=None, description="Last manual rollback request handled.")
     model_card: ModelCardRef | None = None
-    canary: CanaryStatus | None = Field(default=None, description="This version's KServe canary, if any (SPEC §7).")
+    canary: CanaryStatus | None = Field(
+        default=None, description="This version's KServe canary, if any (docs/serving.md)."
+    )
 
 
 # --------------------------------------------------------------------------- PerformanceSnapshot
@@ -710,7 +712,7 @@ class Incident(Model):
     status: IncidentStatus | None = None
 
 
-# --------------------------------------------------------------------------- IncidentNotifier (SPEC §9)
+# --------------------------------------------------------------------------- IncidentNotifier (docs/healing.md)
 
 NotifyResult = Literal["Succeeded", "Failed"]
 #: A Secret key (as in a Secret's data).
@@ -829,7 +831,8 @@ class IncidentNotifier(Model):
     status: IncidentNotifierStatus | None = None
 
 
-# --------------------------------------------------------------------------- MetricSource and spec.monitoring (SPEC §6)
+# --------------------------------------------------------------------------- MetricSource, spec.monitoring
+# (docs/metricsource.md)
 
 #: The stages whose versions a MetricSource may be polled for.
 MonitoredStage = Literal["Development", "Sandbox", "Production"]

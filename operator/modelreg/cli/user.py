@@ -1,4 +1,4 @@
-"""User commands of ``modelreg`` / ``kubectl modelreg`` (SPEC §4).
+"""User commands of ``modelreg`` / ``kubectl modelreg`` (docs/observability.md).
 
 ``status``, ``fleet``, ``card``, ``record-snapshot``, ``promote``, ``approve``,
 ``retry``, ``rollback``, ``resolve`` and ``list`` talk to the cluster with the
@@ -174,7 +174,7 @@ def health_of(model: Mapping[str, Any]) -> str:
 
 
 def is_open_incident(incident: Mapping[str, Any]) -> bool:
-    """SPEC §3: no phase means Open; Open and Remediating are open."""
+    """docs/incidents.md: no phase means Open; Open and Remediating are open."""
     phase = _get(incident, "status", "phase")
     return phase in (None, "") or phase in OPEN_INCIDENT_PHASES
 
@@ -214,7 +214,7 @@ def conclusive_values(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The last conclusive snapshot as ``{name, at, verdict, metrics, drift}`` ({} when none).
 
     An Inconclusive snapshot (too few samples, no configured metric) says nothing about
-    the model, so its values are never shown as the version's (SPEC §2). Statuses
+    the model, so its values are never shown as the version's (docs/evaluation.md). Statuses
     written before ``lastConclusive`` carried metrics fall back to ``lastSnapshot`` when
     that one is the conclusive one.
     """
@@ -1174,7 +1174,7 @@ def _set_annotation(args: argparse.Namespace, key: str, verb: str, stages: Seque
     with kube.api:
         obj = kube.get(RMODELS, args.name)
         stage = _get(obj, "status", "stage")
-        canary_failed = key == RETRY_ANNOTATION and bool(_get(obj, "status", "canary", "failed"))  # SPEC §7
+        canary_failed = key == RETRY_ANNOTATION and bool(_get(obj, "status", "canary", "failed"))  # docs/serving.md
         if stage and stage not in stages and not canary_failed:
             warn(
                 f"warning: {args.name} is in stage {stage}; {verb} applies to "

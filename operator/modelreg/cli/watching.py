@@ -1,4 +1,4 @@
-"""`modelreg wait` and `modelreg status NAME --watch`: follow one version by watching (SPEC §4).
+"""`modelreg wait` and `modelreg status NAME --watch`: follow one version by watching (docs/observability.md).
 
 ``wait NAME --for stage=Production|health=Healthy|condition=Ready --timeout 5m`` exits
 

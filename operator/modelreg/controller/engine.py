@@ -1190,7 +1190,7 @@ class Engine:
             log.info("re-list of %s: %d deleted while the watch was down, forgotten", plural, gone)
 
     async def cleanup_deleted_model(self, ns: str, name: str) -> None:
-        """Snapshots of a deleted RegisteredModel are deleted with it (SPEC §2)."""
+        """Snapshots of a deleted RegisteredModel are deleted with it (docs/evaluation.md)."""
         if self.store.model(ns, name) is not None:
             return  # re-created meanwhile
         for snap in list(self.store.snapshots_of(ns, name)):

@@ -83,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Prometheus queries of MetricSource polling in flight at once (default 16)",
     )
     parser.add_argument("--verbose", "-v", action="store_true")
-    group = parser.add_argument_group("operator-wide defaults (SPEC §5; also MODELREG_DEFAULT_<FIELD>)")
+    group = parser.add_argument_group("operator-wide defaults (docs/defaults.md; also MODELREG_DEFAULT_<FIELD>)")
     for field in dataclasses.fields(Defaults):
         flag = "--default-" + field.name.replace("_", "-")
         group.add_argument(flag, dest=f"default_{field.name}", metavar="VALUE", help=f"default {field.default!r}")

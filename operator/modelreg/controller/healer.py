@@ -1,4 +1,4 @@
-"""The built-in healer: runs the ``model_rollback`` playbook of open Incidents (SPEC §3).
+"""The built-in healer: runs the ``model_rollback`` playbook of open Incidents (docs/incidents.md).
 
 It acts only on Incidents whose playbook is ``model_rollback`` and whose
 version's ``rollbackPolicy.mode`` is Automatic. The claim protocol is

@@ -1,4 +1,4 @@
-"""IncidentNotifier: each Incident phase, once, to a webhook (SPEC §9).
+"""IncidentNotifier: each Incident phase, once, to a webhook (docs/healing.md).
 
 Runs beside the engine, never in it: its own list+watch of IncidentNotifiers
 and Incidents, its own tasks and its own HTTP session, so a slow or failing

@@ -1,4 +1,4 @@
-"""The thin shell of MetricSource polling (SPEC §6): HTTP to Prometheus and Kubernetes writes.
+"""The thin shell of MetricSource polling (docs/metricsource.md): HTTP to Prometheus and Kubernetes writes.
 
 Every decision is in :mod:`modelreg.core.metricsource`; this module does I/O:
 

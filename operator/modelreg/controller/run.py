@@ -53,7 +53,7 @@ class RetryForever:
 
 
 def _settings(settings: kopf.OperatorSettings) -> None:
-    settings.posting.enabled = False  # our own Events only (SPEC §4)
+    settings.posting.enabled = False  # our own Events only (docs/observability.md)
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -205,7 +205,7 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
                 await elector.release()  # after the last write: a standby takes over at once
             await engine.client.close()
 
-    from modelreg.controller import notifier  # IncidentNotifier deliveries, beside the engine (SPEC §9)
+    from modelreg.controller import notifier  # IncidentNotifier deliveries, beside the engine (docs/healing.md)
 
     notifier.register(list(args.namespace), tuple(args.exclude_namespace))
     liveness = None

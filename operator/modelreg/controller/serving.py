@@ -1,4 +1,6 @@
-"""Point opted-in serving workloads at the live Production artifact, and run KServe canaries (SPEC §1, §7).
+"""Point opted-in serving workloads at the live Production artifact, and run KServe canaries.
+
+The rules: docs/{registeredmodel,serving}.md.
 
 The thin shell around :mod:`modelreg.core.serving`: for one model, read each
 targeted workload (and, for a custom resource, its CRD's schema), let the core

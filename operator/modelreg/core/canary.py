@@ -1,4 +1,4 @@
-"""The KServe canary's part in a version's lifecycle (SPEC §7). Pure.
+"""The KServe canary's part in a version's lifecycle (docs/serving.md). Pure.
 
 While a Sandbox version is the active canary of an InferenceService, real
 users' traffic reaches it, so its snapshots count: consecutive Critical ones

@@ -1,4 +1,4 @@
-"""The Incident claim protocol of SPEC §3, as pure functions (no I/O, no clock).
+"""The Incident claim protocol of docs/incidents.md, as pure functions (no I/O, no clock).
 
 A healer acts on an Incident only while it holds the Incident's claim:
 ``status.claimedBy`` is its identity. A claim is taken, renewed and released
@@ -70,7 +70,7 @@ def claimable(body: Mapping[str, Any], playbook: str, identity: str, now: dateti
 
 
 def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime) -> IncidentStatus:
-    """An Incident without a status has counted its trigger snapshot once (SPEC §3)."""
+    """An Incident without a status has counted its trigger snapshot once (docs/incidents.md)."""
     if status.occurrences:
         return status
     trigger = str(((body.get("spec") or {}).get("trigger") or {}).get("snapshot") or "")

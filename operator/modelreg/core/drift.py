@@ -1,4 +1,4 @@
-"""Drift of a snapshot from its histograms or precomputed values (SPEC §2).
+"""Drift of a snapshot from its histograms or precomputed values (docs/evaluation.md).
 
 Histograms: counts are normalised to shares, empty bins set to 1e-4 and the
 shares renormalised; ``klDivergence`` = KL(reference ‖ current) with the

@@ -1,4 +1,4 @@
-"""Evaluation of a performance snapshot against a rollback policy (SPEC §2).
+"""Evaluation of a performance snapshot against a rollback policy (docs/evaluation.md).
 
 Pure: the snapshot spec and the effective rollback policy in, an
 :class:`Evaluation` out. Never raises for inputs the API models accept.
@@ -202,7 +202,7 @@ def _judge(check: _Check, warn_ratio: float) -> tuple[Breach | None, Breach | No
 
 
 def evaluate(spec: PerformanceSnapshotSpec, policy: EffectiveRollbackPolicy) -> Evaluation:
-    """Evaluate a snapshot against a rollback policy (SPEC §2). Never raises.
+    """Evaluate a snapshot against a rollback policy (docs/evaluation.md). Never raises.
 
     - Every configured criterion is checked; all breaches are reported. A
       criterion whose metric the snapshot lacks (or is not finite) goes into

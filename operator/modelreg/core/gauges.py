@@ -1,4 +1,4 @@
-"""What the per-version value gauges show (SPEC §4), pure: values and thresholds by metric.
+"""What the per-version value gauges show (docs/observability.md), pure: values and thresholds by metric.
 
 ``values`` are the last conclusive snapshot's metrics, keyed ``errorRate``, ``oodRate``,
 ``drift``, ``latencyP99Ms`` and custom metrics by name. ``thresholds`` are the bounds of

@@ -1,4 +1,4 @@
-"""Health of a version from its latest conclusive snapshot and staleness (SPEC §2).
+"""Health of a version from its latest conclusive snapshot and staleness (docs/evaluation.md).
 
 Critical if the latest conclusive snapshot is Critical; Degraded if it is
 Degraded or, in Production, if the later of the last **conclusive** snapshot

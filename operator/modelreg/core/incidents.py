@@ -1,4 +1,4 @@
-"""Incident decisions (SPEC §3): open one per degradation episode, or count into it.
+"""Incident decisions (docs/incidents.md): open one per degradation episode, or count into it.
 
 Pure: the controller passes the version, the evaluation, the effect of the
 snapshot on the version and the episode's incident (if any); it gets back what
@@ -104,7 +104,7 @@ def decide(
         if snapshot_name in episode.snapshots:
             return None
         return CountIncident(episode.name)
-    # A Sandbox version opens one only as a failing KServe canary (``canary``: IncidentOnly, SPEC §7).
+    # A Sandbox version opens one only as a failing KServe canary (``canary``: IncidentOnly, docs/serving.md).
     canary_due = stage == "Sandbox" and canary
     if (stage != "Production" and not canary_due) or policy.rollback_policy.mode == "Disabled":
         return None

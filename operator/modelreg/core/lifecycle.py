@@ -3,7 +3,7 @@
 Pure: given every version of a model, the operator-wide defaults and the clock,
 :func:`reconcile` decides each version's next stage and its whole status, the
 Events to post, and when to look again (time-only gates). :func:`rollback`
-decides a rollback (SPEC §1): which version becomes RolledBack and which
+decides a rollback (docs/registeredmodel.md): which version becomes RolledBack and which
 archived sibling returns to Production. :func:`apply_snapshot` folds one
 evaluated snapshot into a version's status and says whether a rollback is due.
 
@@ -149,7 +149,7 @@ def enter_stage(status: RegisteredModelStatus, stage: Stage, reason: str, messag
 
 
 def counted_approvals(spec: RegisteredModelSpec, status: RegisteredModelStatus) -> list[Approval]:
-    """Approvals that count: those given after the last retry (SPEC §1)."""
+    """Approvals that count: those given after the last retry (docs/registeredmodel.md)."""
     before = status.retry.approvals_before if status.retry else []
     return [a for a in (spec.approvals or []) if a not in before]
 
@@ -200,7 +200,7 @@ def _history_has_rollback_since_retry(status: RegisteredModelStatus) -> bool:
 
 
 def restore_target(statuses: Mapping[str, RegisteredModelStatus], exclude: str) -> str | None:
-    """The most recently archived sibling not rolled back since its last retry (SPEC §1)."""
+    """The most recently archived sibling not rolled back since its last retry (docs/registeredmodel.md)."""
     candidates = [
         ((s.archived_at.timestamp() if s.archived_at else 0.0), name)
         for name, s in statuses.items()
@@ -400,7 +400,7 @@ def reconcile(views: list[VersionView], defaults: Defaults, now: datetime) -> Mo
         status = statuses[view.name]
         if status.stage == "Production":
             production = view.name
-        # A Production version with nothing to restore can never be rolled back (SPEC §1).
+        # A Production version with nothing to restore can never be rolled back (docs/registeredmodel.md).
         restorable = status.stage != "Production" or restore_target(statuses, exclude=view.name) is not None
         recheck = finalize(view, status, policies[view.name], view.name in dupes, now, restorable=restorable)
         if recheck is not None:
@@ -559,7 +559,7 @@ def finalize(
     health = classify_health(
         stage=stage,
         last_conclusive_verdict=last.verdict if last else None,
-        # Only conclusive snapshots keep a version fresh (SPEC §2: Inconclusive ones go stale).
+        # Only conclusive snapshots keep a version fresh (docs/evaluation.md: Inconclusive ones go stale).
         last_snapshot_at=last.at if last else None,
         production_since=status.production_since,
         stale_after=duration(policy.rollback_policy.stale_after),
@@ -636,7 +636,7 @@ def critical_stall(
 ) -> tuple[str, str]:
     """Why a Critical Production version waits for a person, or ``("", "")`` when a rollback is coming.
 
-    SPEC §1: IncidentOnly and Disabled modes never roll back by themselves, and a
+    docs/registeredmodel.md: IncidentOnly and Disabled modes never roll back by themselves, and a
     rollback with no archived version to restore ends in NoRestoreTarget. Either way
     only a person can unblock the version, so it is Stalled (kstatus: Failed) and the
     message names the open Incident.

@@ -1,4 +1,4 @@
-"""Pulling snapshots from Prometheus, decided without I/O (SPEC §6).
+"""Pulling snapshots from Prometheus, decided without I/O (docs/metricsource.md).
 
 The poller is "decide, then do": this module holds every rule, the thin shell
 in :mod:`modelreg.controller.poller` only does HTTP and Kubernetes writes.
@@ -280,7 +280,7 @@ def _clamp_rate(x: float) -> float:
 
 
 def snapshot_values(results: Mapping[str, Result | Failure]) -> SnapshotValues:
-    """Apply SPEC §6's value rules to the outcome of each query field.
+    """Apply docs/metricsource.md's value rules to the outcome of each query field.
 
     Any :class:`Failure` or :class:`Ambiguous` fails the window (no snapshot):
     the first one in field order is reported (AmbiguousQuery with the series

@@ -1,4 +1,4 @@
-"""Model cards (SPEC §4): a pure Markdown renderer with Hugging Face style front matter.
+"""Model cards (docs/observability.md): a pure Markdown renderer with Hugging Face style front matter.
 
 The controller gathers a :class:`CardInputs` for a RegisteredModel, compares
 :func:`card_inputs_key` with the key recorded in ``status.modelCard.sha256``
@@ -89,7 +89,7 @@ class CardInputs:
     incidents: tuple[CardIncident, ...] = ()
     rolled_back_to: str | None = None
     production_since: datetime | None = None
-    #: The version's KServe canary and its share, as :func:`canary_text` words it (SPEC §7).
+    #: The version's KServe canary and its share, as :func:`canary_text` words it (docs/serving.md).
     canary: str | None = None
 
 

@@ -1,4 +1,4 @@
-"""IncidentNotifier decisions (SPEC §9), pure: which Incidents a notifier sees, which phases
+"""IncidentNotifier decisions (docs/healing.md), pure: which Incidents a notifier sees, which phases
 are due, what is sent, how long to wait before the next attempt, and what is kept.
 
 The phases an Incident went through are read from its recorded history, not from the

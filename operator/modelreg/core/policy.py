@@ -1,4 +1,4 @@
-"""Operator-wide defaults and the effective policy of a version (SPEC §5).
+"""Operator-wide defaults and the effective policy of a version (docs/defaults.md).
 
 A version's ``status.effectivePolicy`` is the operator defaults with its
 ``spec`` policy merged over them field by field; a list in ``spec`` replaces
@@ -50,7 +50,7 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 
 @dataclass(frozen=True)
 class Defaults:
-    """The operator-wide defaults of SPEC §5 (from flags, environment or Helm values).
+    """The operator-wide defaults of docs/defaults.md (from flags, environment or Helm values).
 
     Construction validates every field and raises :class:`ValueError` naming
     the field on a bad value.
@@ -75,7 +75,7 @@ class Defaults:
     snapshot_history_limit: int = 20
     incident_ttl: str = "720h"
     orphan_ttl: str = "24h"
-    #: spec.monitoring defaults (SPEC §6); an empty window means "the interval".
+    #: spec.monitoring defaults (docs/metricsource.md); an empty window means "the interval".
     monitoring_interval: str = "1m"
     monitoring_window: str = ""
     monitoring_evaluation_delay: str = "30s"
@@ -260,7 +260,7 @@ def drift_max_for(metric: DriftMetric, defaults: Defaults) -> float:
 
 
 def effective_policy(spec: RegisteredModelSpec, defaults: Defaults) -> EffectivePolicy:
-    """The defaults with ``spec``'s policy merged over them field by field (SPEC §5).
+    """The defaults with ``spec``'s policy merged over them field by field (docs/defaults.md).
 
     Lists in ``spec`` (``requiredEvaluation``, ``custom``) replace the default
     lists. A drift criterion is merged per field: ``{metric: psi}`` gets max

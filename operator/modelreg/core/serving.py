@@ -1,4 +1,4 @@
-"""Serving targets (SPEC §7): what each workload should carry and how to write it. Pure.
+"""Serving targets (docs/serving.md): what each workload should carry and how to write it. Pure.
 
 For one model, :func:`desired_workloads` folds every version that targets a
 workload into ONE desired state per workload: the live Production version's
@@ -164,7 +164,7 @@ def desired_workloads(versions: Sequence[Targeting]) -> dict[WorkloadKey, Desire
     A canary joins it when a Sandbox version declares ``serving.canary`` for the
     same InferenceService and has not failed; of several, the one that entered
     Sandbox first (then by name). Without a Production version nothing is
-    desired: the workload is left as it is (SPEC §1).
+    desired: the workload is left as it is (docs/registeredmodel.md).
     """
     out: dict[WorkloadKey, Desired] = {}
     prods = [v for v in versions if v.stage == "Production"]

@@ -1,4 +1,4 @@
-"""Incident severity and summary text (SPEC §3).
+"""Incident severity and summary text (docs/incidents.md).
 
 Severity: **high** when two or more criteria breach or any breached value is
 at least 2× its ``max`` (or at most half its ``min``); **medium** for one

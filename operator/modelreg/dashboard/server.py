@@ -1,4 +1,4 @@
-"""`modelreg dashboard`: a read-only web page on 127.0.0.1 with the user's own credentials (SPEC §4).
+"""`modelreg dashboard`: a read-only web page on 127.0.0.1 with the user's own credentials (docs/observability.md).
 
 A thread per kind lists and watches RegisteredModels, PerformanceSnapshots and Incidents
 (cluster-wide, or in one namespace) with the user's kubeconfig, so the page shows only

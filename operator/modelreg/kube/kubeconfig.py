@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
-TOKEN_FILE_PERIOD = 60.0  # seconds between two reads of a token file (SPEC §8)
+TOKEN_FILE_PERIOD = 60.0  # seconds between two reads of a token file (docs/deploy.md)
 LOCKOUT_SECONDS = 300.0  # nothing but 401s for this long: the liveness endpoint fails
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 IN_CLUSTER_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
