@@ -33,22 +33,29 @@ def wait_for(fn: Callable[[], T | None], timeout: float = 20.0, interval: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last={last!r}")
 
 
-def wait_operator_live(proc: Any, liveness_port: int, timeout: float, tail: Callable[[], str], interval: float) -> None:
-    """Until the operator process answers on /healthz; its log tail if it exits or times out."""
+def wait_http_ready(
+    proc: Any, url: str, timeout: float, tail: Callable[[], str], interval: float, what: str = "operator"
+) -> None:
+    """Until ``url`` answers 200 while ``proc`` runs; ``tail()`` (its log) in the error if it exits or times out."""
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"operator exited with {proc.returncode}:\n{tail()}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{liveness_port}/healthz", timeout=1) as resp:
+            with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             pass
         time.sleep(interval)
-    raise TimeoutError(f"operator not live after {timeout}s:\n{tail()}")
+    raise TimeoutError(f"{what} not ready after {timeout}s:\n{tail()}")
+
+
+def wait_operator_live(proc: Any, liveness_port: int, timeout: float, tail: Callable[[], str], interval: float) -> None:
+    """Until the operator process answers on /healthz; its log tail if it exits or times out."""
+    wait_http_ready(proc, f"http://127.0.0.1:{liveness_port}/healthz", timeout, tail, interval)
 
 
 def model_body(name: str, model_name: str, version: str, **spec: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.kit import GROUP, VERSION, Cluster, condition, wait_for
+from tests.integration.kit import GROUP, VERSION, Cluster, condition, wait_for, wait_http_ready
 from tests.integration.prom import PrometheusServer, free_port, prometheus_binary
 from tests.integration.test_metricsource_e2e import model_uri, serving_deployment
 
@@ -59,18 +58,16 @@ class MLServer:
         self.proc = subprocess.Popen(
             [str(mlserver), "start", str(self.workdir)], cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.workdir / "mlserver.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{self.url}/v2/models/fraud/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError("MLServer not ready:\n" + (self.workdir / "mlserver.log").read_text()[-3000:])
+        log_path = self.workdir / "mlserver.log"
+        wait_http_ready(
+            self.proc,
+            f"{self.url}/v2/models/fraud/ready",
+            timeout,
+            lambda: log_path.read_text()[-3000:],
+            0.3,
+            "MLServer",
+        )
+        return self
 
     @property
     def url(self) -> str:
