@@ -22,6 +22,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from modelreg.core.serving import KindInfo
 from tests.integration.kit import Cluster, condition, wait_for
 from tests.integration.kserve_sdk import inference_service
 
@@ -47,42 +48,34 @@ def fetched_crds() -> dict[str, Path]:
 
 
 @dataclass(frozen=True)
-class Kind:
-    kind: str
-    api_version: str
-    plural: str
-    crd: str | None  # CRD file key (None: built in)
-    env: bool  # env kinds get container/env; the others a storageUri
-    force_needed: bool  # the creator necessarily owns the field (atomic list/spec, required field)
+class Kind(KindInfo):
+    """A serving kind as these tests drive it. The values are the tests' own (not the operator's
+    table); ``group``, ``version`` and ``crd_name`` come from :class:`KindInfo`."""
 
-    @property
-    def group(self) -> str:
-        return self.api_version.split("/")[0] if "/" in self.api_version else ""
+    crd: str | None = None  # CRD file key (None: built in)
+    env: bool = True  # env kinds get container/env; the others a storageUri
+    force_needed: bool = False  # the creator necessarily owns the field (atomic list/spec, required field)
 
-    @property
-    def version(self) -> str:
-        return self.api_version.split("/")[-1]
 
-    @property
-    def crd_name(self) -> str:
-        return f"{self.plural}.{self.group}"
+def _kind(kind: str, api_version: str, plural: str, crd: str | None, env: bool, force_needed: bool) -> Kind:
+    return Kind(kind, api_version, plural, crd is None, crd, env, force_needed)
 
 
 KINDS = {
-    "Deployment": Kind("Deployment", "apps/v1", "deployments", None, True, False),
-    "StatefulSet": Kind("StatefulSet", "apps/v1", "statefulsets", None, True, False),
-    "Rollout": Kind("Rollout", "argoproj.io/v1alpha1", "rollouts", "Rollout", True, False),
+    "Deployment": _kind("Deployment", "apps/v1", "deployments", None, True, False),
+    "StatefulSet": _kind("StatefulSet", "apps/v1", "statefulsets", None, True, False),
+    "Rollout": _kind("Rollout", "argoproj.io/v1alpha1", "rollouts", "Rollout", True, False),
     # Knative's containers list has no list type: the creator owns it whole (atomic).
-    "Service": Kind("Service", "serving.knative.dev/v1", "services", "Service", True, True),
-    "InferenceService": Kind(
+    "Service": _kind("Service", "serving.knative.dev/v1", "services", "Service", True, True),
+    "InferenceService": _kind(
         "InferenceService", "serving.kserve.io/v1beta1", "inferenceservices", "kserve-full", False, False
     ),
     # KServe's minimal CRD: spec is an atomic map, owned whole by its creator.
-    "InferenceService-minimal": Kind(
+    "InferenceService-minimal": _kind(
         "InferenceService", "serving.kserve.io/v1beta1", "inferenceservices", "kserve-minimal", False, True
     ),
     # Seldon's storageUri is required: whoever creates the Model owns it.
-    "Model": Kind("Model", "mlops.seldon.io/v1alpha1", "models", "seldon", False, True),
+    "Model": _kind("Model", "mlops.seldon.io/v1alpha1", "models", "seldon", False, True),
 }
 
 
