@@ -106,7 +106,9 @@ def test_install_crds_dry_run_prints_the_crds_without_a_cluster(installed: Insta
     assert proc.stdout == expected, "install-crds --dry-run differs from crds/ (what the CRD chart templates hold)"
     # and without --dry-run, the same environment fails cleanly (it did need the cluster)
     proc = installed.run("modelreg", "install-crds", env={"KUBECONFIG": "/nonexistent", "HOME": "/"})
-    assert proc.returncode == 1 and proc.stderr.startswith("error: no cluster configured"), proc.stderr
+    # one line naming the missing kubeconfig (the credentials loader's bad-input rule)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: kubeconfig") and "/nonexistent" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
 
