@@ -103,11 +103,16 @@ def test_fleet_and_model_pages_follow_a_rollback(
         header = "document.querySelectorAll('#fleet th')[1]"
         browser.execute_script(f"{header}.click(); {header}.click();")  # Model, descending
         assert browser.execute_script(f"return {models};") == ["fraud-detector", "churn"]
-        browser.find_element("id", "filter").send_keys("churn")
+        # Typed in one script: a live update may replace the input between two WebDriver calls.
+        type_filter = (
+            "var f = document.getElementById('filter'); f.focus(); f.value = arguments[0];"
+            " f.setSelectionRange(f.value.length, f.value.length);"
+            " f.dispatchEvent(new Event('input', {bubbles: true}));"
+        )
+        browser.execute_script(type_filter, "churn")
         visible = "Array.from(document.querySelectorAll('#fleet tbody tr')).filter(r => r.style.display !== 'none')"
         assert browser.execute_script(f"return {visible}.map(r => r.dataset.model);") == ["churn"]
-        browser.find_element("id", "filter").clear()
-        browser.execute_script("document.getElementById('filter').dispatchEvent(new Event('input', {bubbles: true}));")
+        browser.execute_script(type_filter, "fraud")  # still being typed in when the next update lands
 
         # A first breach (the rollback needs two in a row): Critical, shown without a reload.
         browser.execute_script("window.__kept = 'no reload';")
@@ -115,6 +120,11 @@ def test_fleet_and_model_pages_follow_a_rollback(
                                metrics={"errorRate": 0.083, "oodRate": 0.09}))  # fmt: skip
         until(browser, f"{row}.getAttribute('data-health') === 'Critical'", what="the fleet row Critical")
         assert browser.execute_script("return window.__kept;") == "no reload"
+        # The update kept the filter, its focus and its caret for the person typing.
+        focus = "var f = document.activeElement; return [f.id, f.value, f.selectionStart];"
+        assert browser.execute_script(focus) == ["filter", "fraud", 5]
+        assert browser.execute_script(f"return {visible}.map(r => r.dataset.model);") == ["fraud-detector"]
+        browser.execute_script(type_filter, "")
         cells = browser.execute_script(f"return Array.from({row}.cells).map(c => c.textContent.trim());")
         assert cells[1:4] == ["fraud-detector", "3.1.0", "Critical"] and cells[5] == "0.083", cells
         images.mkdir(parents=True, exist_ok=True)

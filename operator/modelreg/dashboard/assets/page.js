@@ -18,8 +18,12 @@
   if(window.EventSource){
     var es=new EventSource('/events?path='+encodeURIComponent(location.pathname));
     es.addEventListener('update',function(ev){var d=JSON.parse(ev.data);var m=document.getElementById('content');
-      var q=document.getElementById('filter');var qv=q?q.value:null;m.innerHTML=d.html;
-      var q2=document.getElementById('filter');if(q2&&qv!==null)q2.value=qv;apply();
+      var q=document.getElementById('filter');var qv=q?q.value:null;
+      var typing=q&&document.activeElement===q;var s0=typing?q.selectionStart:0,s1=typing?q.selectionEnd:0;
+      m.innerHTML=d.html;
+      var q2=document.getElementById('filter');if(q2&&qv!==null)q2.value=qv;
+      if(q2&&typing){q2.focus();q2.setSelectionRange(s0,s1);}  // an update never takes the filter from someone typing
+      apply();
       document.body.setAttribute('data-updates',String(1+parseInt(document.body.getAttribute('data-updates')||'0',10)));});
     es.onopen=function(){live.className='live on';live.textContent='live';};
     es.onerror=function(){live.className='live';live.textContent='reconnecting…';};
