@@ -214,6 +214,40 @@ class FaultCluster:
         self.dev.wait_ready(timeout=90)
 
 
+@contextlib.contextmanager
+def audited_control_plane(
+    state_dir: Path,
+    policy: str,
+    log_args: list[str],
+    *,
+    timeout: float,
+    what: str,
+    progress: Callable[[str], None] | None = None,
+    quiet: Any = None,
+) -> Iterator[tuple[DevCluster, Any, Any, Path]]:
+    """A private control plane whose API server audits by ``policy`` into ``audit.log`` beside
+    ``state_dir``, with the CRDs installed: (cluster, info, API client, audit log). Torn down after."""
+    dev = DevCluster(state_dir=state_dir, progress=progress)
+    policy_file = state_dir.with_name("audit-policy.yaml")
+    policy_file.write_text(policy)
+    audit_log = state_dir.with_name("audit.log")
+    args = [f"--audit-policy-file={policy_file}", f"--audit-log-path={audit_log}", *log_args]
+    try:
+        with quiet or contextlib.nullcontext():
+            info = dev.up(reuse=False, timeout=timeout, extra_apiserver_args=args)
+    except DevClusterError as exc:
+        with contextlib.suppress(Exception):
+            dev.down()
+        pytest.fail(f"could not start the {what}: {exc}", pytrace=False)
+    api = config.new_client_from_config(config_file=str(info.kubeconfig))
+    try:
+        install_crds(api, REPO / "crds")
+        yield dev, info, api, audit_log
+    finally:
+        api.close()
+        dev.down()
+
+
 @pytest.fixture(scope="session")
 def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultCluster]:
     def progress(msg: str) -> None:
@@ -227,29 +261,21 @@ def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     previous = signal.signal(signal.SIGTERM, _interrupt)
     request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
     state_dir = tmp_path_factory.mktemp("fault-cluster") / "cluster"
-    dev = DevCluster(state_dir=state_dir, progress=progress)
-    policy = state_dir.with_name("audit-policy.yaml")
-    policy.write_text(AUDIT_POLICY)
-    audit_log = state_dir.with_name("audit.log")
-    audit_args = [
-        f"--audit-policy-file={policy}",
-        f"--audit-log-path={audit_log}",
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    log_args = [
         "--audit-log-format=json",
         "--audit-log-mode=blocking",
         "--audit-log-maxsize=100000",  # MB: never rotated within a session
     ]
-    capman = request.config.pluginmanager.getplugin("capturemanager")
-    passthrough = capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
-    try:
-        with passthrough:
-            info = dev.up(reuse=False, timeout=120, extra_apiserver_args=audit_args)
-    except DevClusterError as exc:
-        with contextlib.suppress(Exception):
-            dev.down()
-        pytest.fail(f"could not start the private control plane: {exc}", pytrace=False)
-    api = config.new_client_from_config(config_file=str(info.kubeconfig))
-    try:
-        install_crds(api, REPO / "crds")
+    with audited_control_plane(
+        state_dir,
+        AUDIT_POLICY,
+        log_args,
+        timeout=120,
+        what="private control plane",
+        progress=progress,
+        quiet=capman.global_and_fixture_disabled() if capman else None,
+    ) as (dev, info, api, audit_log):
         operator_kubeconfig = dev.issue_client_kubeconfig(
             OPERATOR_USER, ["system:masters"], state_dir.with_name("operator.kubeconfig")
         )
@@ -263,9 +289,6 @@ def fault_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         yield fc
         if fc.stats:
             print(f"\n[fault-suite counts] {json.dumps(fc.stats, sort_keys=True)}", file=sys.stderr, flush=True)
-    finally:
-        api.close()
-        dev.down()
 
 
 @pytest.fixture()

@@ -42,18 +42,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
-from modelreg.devcluster import DevCluster, DevClusterError
-from modelreg.kube.crds import install_crds
 from tests.faults.conftest import (
     Episode,
     FaultCluster,
     FaultOperator,
+    audited_control_plane,
     drop_namespace,
     make_namespace,
 )
-from tests.integration.conftest import REPO
 from tests.integration.kit import Cluster, wait_for
 
 MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
@@ -121,32 +119,17 @@ def describe(ev: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
     work = tmp_path_factory.mktemp("ha-cluster")
-    policy = work / "audit-policy.yaml"
-    policy.write_text(AUDIT_POLICY)
-    audit_log = work / "audit.log"
-    dev = DevCluster(state_dir=work / "cluster")
-    try:
-        info = dev.up(
-            reuse=False,
-            timeout=180,
-            extra_apiserver_args=[
-                f"--audit-policy-file={policy}",
-                f"--audit-log-path={audit_log}",
-                "--audit-log-mode=blocking",  # written before the answer: nothing in flight is missed
-                "--audit-log-maxsize=0",
-            ],
-        )
-    except DevClusterError as exc:
-        with contextlib.suppress(Exception):
-            dev.down()
-        pytest.fail(f"could not start the audited control plane: {exc}", pytrace=False)
-    api = config.new_client_from_config(config_file=str(info.kubeconfig))
-    try:
-        install_crds(api, REPO / "crds")
+    log_args = [
+        "--audit-log-mode=blocking",  # written before the answer: nothing in flight is missed
+        "--audit-log-maxsize=0",
+    ]
+    with audited_control_plane(work / "cluster", AUDIT_POLICY, log_args, timeout=180, what="audited control plane") as (
+        dev,
+        info,
+        api,
+        audit_log,
+    ):
         yield Audited(FaultCluster(dev=dev, kubeconfig=Path(info.kubeconfig), api=api), audit_log, work)
-    finally:
-        api.close()
-        dev.down()
 
 
 class Replicas:
