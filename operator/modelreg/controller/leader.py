@@ -6,9 +6,10 @@ holds the Lease; on taking it over the queue runs at once from the store. The
 timing decisions are pure (:mod:`modelreg.core.lease`); this module does the
 Lease's reads and resourceVersion-checked writes.
 
-Fencing (:func:`fence`): every mutating request of the operator's client first
-checks, on the monotonic clock, that the last successful renewal is within the
-renew deadline, and is abandoned after ``write_timeout`` (4 s). A leader that
+Fencing (:func:`fence`): every mutating request of the operator's client checks,
+on the monotonic clock, that the last successful renewal is within the renew
+deadline, when it is asked for and again just before it is written to the
+connection, and is abandoned after ``write_timeout`` (4 s). A leader that
 misses the renew deadline (an API server it cannot reach, a process frozen past
 its lease) steps down: writes are refused from that moment and the process
 exits with code 1, so its pod restarts as a standby. On a graceful stop the
@@ -116,7 +117,15 @@ class LeaderElector:
     # --- one try -------------------------------------------------------------------------
 
     async def _call(self, method: str, path: str, body: JSON | None = None) -> JSON:
-        return await asyncio.wait_for(self.request(method, path, body=body), self.timing.write_timeout)
+        guard = None if method in READS else self._may_write_lease
+        return await asyncio.wait_for(self.request(method, path, body=body, guard=guard), self.timing.write_timeout)
+
+    def _may_write_lease(self) -> None:
+        """The Lease's own writes, checked again just before they are sent: once past its renew
+        deadline a leader never writes the Lease again (the resourceVersion would refuse the write
+        anyway if a standby took it; this keeps it from even being sent)."""
+        if self.last_renewed is not None and not self.leading:
+            raise NotLeader(f"past the renew deadline of Lease {self.namespace}/{self.name}: not written")
 
     async def try_acquire_or_renew(self) -> bool:
         """Read the Lease and, if allowed, write ourselves into it (create, or update at its resourceVersion)."""
@@ -249,8 +258,15 @@ class LeaderElector:
 
 
 def fence(client: KubeClient, elector: LeaderElector) -> None:
-    """Make every mutating request of ``client`` check the leadership first and time out after
-    ``write_timeout``. Reads (lists, watches) are never fenced: standbys keep their store fresh."""
+    """Make every mutating request of ``client`` check the leadership and time out after
+    ``write_timeout``. Reads (lists, watches) are never fenced: standbys keep their store fresh.
+
+    The leadership is checked twice: when the write is asked for (refused at once, nothing
+    queued), and again at the last moment before its bytes go out (the client's ``guard``).
+    The second check is the one that matters: between the two a request can wait (a pool of
+    busy connections, a credential refresh, a slow network) and a process can be frozen and
+    resumed past its renew deadline; the ``wait_for`` timeout alone does not stop it, because
+    after a freeze the request may get to run before its timeout is handled."""
     original: Request = client.request
     timeout = elector.timing.write_timeout
 
@@ -260,7 +276,7 @@ def fence(client: KubeClient, elector: LeaderElector) -> None:
         elector.check()
         elector.inflight += 1
         try:
-            return await asyncio.wait_for(original(method, path, **kwargs), timeout)
+            return await asyncio.wait_for(original(method, path, guard=elector.check, **kwargs), timeout)
         finally:
             elector.inflight -= 1
 

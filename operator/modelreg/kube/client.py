@@ -13,7 +13,8 @@ import base64
 import builtins
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +35,26 @@ JSON = dict[str, Any]
 unauthorized = Counter(
     "modelreg_api_unauthorized_total", "API requests of the operator answered 401, or not sent for want of credentials"
 )
+
+
+async def _run_guard(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: object) -> None:
+    """Run the request's ``guard`` (see :meth:`KubeClient.request`) once its connection is ready."""
+    guard = getattr(ctx.trace_request_ctx, "guard", None)
+    if guard is not None:
+        guard()
+
+
+def _guard_trace() -> aiohttp.TraceConfig:
+    """A trace that runs a request's guard after the connection is taken (new or reused).
+
+    Nothing is awaited between those signals and the request's first bytes being written,
+    so a guard run there sees the state of the world as of the send, however long the
+    request waited before (a credential refresh, a full pool, a process frozen with SIGSTOP).
+    """
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_run_guard)
+    trace.on_connection_reuseconn.append(_run_guard)
+    return trace
 
 
 class ApiError(Exception):
@@ -198,6 +219,7 @@ class KubeClient:
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(ssl=self.credentials.ssl_context(creds), limit=32),
+                trace_configs=[_guard_trace()],
             )
             self._session_cert = cert
         return self._session
@@ -224,14 +246,26 @@ class KubeClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
+        guard: Callable[[], None] | None = None,
     ) -> JSON:
+        """One request, answered as JSON (an :class:`ApiError` for a non-2xx answer).
+
+        ``guard``, if given, runs at the last moment before the request is written (its
+        connection taken, nothing awaited after it) and may raise to keep it from being sent:
+        the leader's fence (:func:`modelreg.controller.leader.fence`) re-checks its lease there.
+        """
         # orjson: decoding the API server's answers was about a tenth of the operator's CPU.
         data = None if body is None else orjson.dumps(body)
         extra = {"Content-Type": content_type} if data is not None else None
         while True:
             creds = await self._refresh()
             async with self._get_session(creds).request(
-                method, self._server + path, data=data, params=params, headers=self._auth_headers(creds, extra)
+                method,
+                self._server + path,
+                data=data,
+                params=params,
+                headers=self._auth_headers(creds, extra),
+                trace_request_ctx=None if guard is None else SimpleNamespace(guard=guard),
             ) as resp:
                 raw = await resp.read()
                 if resp.status == 401:
