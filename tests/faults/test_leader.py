@@ -52,7 +52,7 @@ from tests.faults.conftest import (
     drop_namespace,
     make_namespace,
 )
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.kit import GROUP, VERSION, Cluster, wait_for
 
 MUTATING = {"create", "update", "patch", "delete", "deletecollection"}
 AUDIT_POLICY = """\
@@ -474,6 +474,16 @@ def test_shards_own_exactly_their_namespaces(audited: Audited, replicas: Replica
         shard_b = replicas.start("shard-b", "--namespace-selector", f"{key} in (b)", "--identity", "shard-b",
                                  "--leader-elect", "--leader-election-namespace", ns_b)  # fmt: skip
         ka, kb, klate = (Cluster(fc.custom, ns) for ns in names)
+        for kx in (ka, kb):  # listed by both shards (cluster-wide), probed by its own shard only
+            kx.custom.create_namespaced_custom_object(GROUP, VERSION, kx.ns, "metricsources", {
+                "apiVersion": f"{GROUP}/{VERSION}", "kind": "MetricSource", "metadata": {"name": "prom"},
+                "spec": {"prometheus": {"url": "http://127.0.0.1:9/", "timeout": "1s"},
+                         "queries": {"sampleCount": 'sum(increase(req{model="{{modelName}}"}[{{window}}]))'}},
+            })  # fmt: skip
+        for kx in (ka, kb):
+            wait_for(lambda kx=kx: (kx.custom.get_namespaced_custom_object(GROUP, VERSION, kx.ns, "metricsources",
+                     "prom").get("status") or {}).get("lastProbe"), timeout=30, interval=0.2,
+                     what=f"the MetricSource in {kx.ns} probed")  # fmt: skip
         ea, eb = promoted_episode(ka, "ma"), promoted_episode(kb, "mb")
         ea.send_breaches(1)
         eb.send_breaches(1)

@@ -23,7 +23,7 @@ import base64
 import logging
 import ssl
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -99,6 +99,9 @@ class Poller:
         self.engine = engine
         self.client = engine.client
         self.concurrency = max(1, concurrency)
+        # With --namespace-selector or globs the sources are listed cluster-wide, and only
+        # those in the namespaces this instance owns are probed (set by ``modelreg run``).
+        self.owns: Callable[[str], bool] = lambda _ns: True
         self._sem = asyncio.Semaphore(self.concurrency)
         self.sources: dict[Key, JSON] = {}
         self._armed: dict[Key, tuple[Any, ...]] = {}  # version → what its timer was armed for
@@ -214,7 +217,8 @@ class Poller:
             self.tick(key[1], key[2])
         elif key[0] == "probe":
             if (key[1], key[2]) in self.sources:
-                self._spawn(self.probe(key[1], key[2]))
+                if self.owns(key[1]):  # another shard's: it probes (and writes) it, not this one
+                    self._spawn(self.probe(key[1], key[2]))
                 self.engine.queue.call_later(PROBE_SECONDS, key)
 
     # --- the timer of one version -----------------------------------------------------------

@@ -154,6 +154,9 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
         # Before the models are listed, so that every monitored version arms its timer. Its
         # timers run on the engine's queue, which a standby keeps paused (no polling there).
         engine.poller = Poller(engine, concurrency=args.metric_query_concurrency)
+        if watcher is not None:
+            shard = watcher
+            engine.poller.owns = lambda ns: ns in shard.owned
         await engine.poller.start([] if dynamic else namespaces)
         # Models, Incidents and snapshots are all known when the first model is
         # decided on (see the informer module's docstring).
