@@ -10,18 +10,10 @@ kube-controller-manager built at pinned versions), in the spirit of controller-r
 from __future__ import annotations
 
 from modelreg.devcluster.binaries import Binaries, Versions, ensure_binaries, pinned_versions
-from modelreg.devcluster.cluster import (
-    APISERVER,
-    COMPONENTS,
-    CONTEXT_NAME,
-    CONTROLLER_MANAGER,
-    ETCD,
-    ClusterInfo,
-    ClusterStatus,
-    DevCluster,
-    default_state_dir,
-)
+from modelreg.devcluster.cluster import ClusterInfo, ClusterStatus, DevCluster, default_state_dir
+from modelreg.devcluster.components import APISERVER, COMPONENTS, CONTROLLER_MANAGER, ETCD
 from modelreg.devcluster.errors import DevClusterError
+from modelreg.devcluster.kubeconfig import CONTEXT_NAME
 
 __all__ = [
     "APISERVER",

@@ -8,61 +8,57 @@ All state lives in one directory (``$MODELREG_CLUSTER_DIR`` or
 ``~/.cache/modelreg/clusters/default``): PKI, etcd data, logs, pid files, ``state.json`` and the
 admin ``kubeconfig``. Processes run in their own sessions, so a cluster started by the CLI
 outlives it and is reused by later ``up()`` calls from any process.
+
+:class:`DevCluster` composes the three components (``components.py``), keeps their state in
+``state.json`` (``state.py``) and writes the kubeconfigs (``kubeconfig.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
-import json
 import logging
 import os
-import random
-import re
 import shlex
 import shutil
 import signal
-import socket
 import ssl
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any
 
-import yaml
-
-from modelreg.devcluster import pki
+from modelreg.devcluster import pki, process
 from modelreg.devcluster.binaries import Binaries, binaries, default_cache_root, ensure_binaries
+from modelreg.devcluster.components import (
+    APISERVER,
+    COMPONENTS,
+    CONTROLLER_MANAGER,
+    ETCD,
+    Component,
+    admin_context,
+    plane,
+    request,
+)
 from modelreg.devcluster.errors import DevClusterError
+from modelreg.devcluster.kubeconfig import write_kubeconfig
+from modelreg.devcluster.state import (
+    ClusterPaths,
+    ClusterState,
+    Ports,
+    ProcessState,
+    UnreadableState,
+    load_state,
+    save_state,
+)
 
 log = logging.getLogger("modelreg.devcluster")
 
-ETCD = "etcd"
-APISERVER = "kube-apiserver"
-CONTROLLER_MANAGER = "kube-controller-manager"
-COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER)  # start order; stop order is reversed
-
-CLUSTER_NAME = "modelreg-dev"
-CONTEXT_NAME = "modelreg-dev"
 ADMIN_USER = "modelreg-admin"
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
-ETCD_QUOTA_BACKEND_BYTES = 4 * 1024**3
-STATE_FORMAT = 1
-MARKER = ".modelreg-devcluster"
-STOP_GRACE_SECONDS = 5.0
-LOG_TAIL_LINES = 15
 ETCD_RECONNECT_SECONDS = 150.0
 
 ProgressFn = Callable[[str], None]
-
-# Popen objects of the processes this interpreter started, keyed by pid, so they get reaped (and
-# a dead child is not mistaken for a live zombie). Module-level: shared by all DevCluster objects.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def default_state_dir() -> Path:
@@ -97,7 +93,7 @@ class ClusterStatus:
     kubeconfig: Path | None = None
     k8s_version: str | None = None
     etcd_version: str | None = None
-    pids: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, int | None] = field(default_factory=dict)
     alive: dict[str, bool] = field(default_factory=dict)
     uptime_seconds: float | None = None
     cold_start_seconds: float | None = None
@@ -118,156 +114,6 @@ class ClusterStatus:
         }
 
 
-# ----------------------------------------------------------------------------------------------
-# process helpers
-
-
-def _pid_alive(pid: int, exe: str | None = None) -> bool:
-    """Whether ``pid`` runs (not a zombie) and, when ``exe`` is given, is that executable."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        return child.poll() is None
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").exists():  # not Linux: best effort
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = (proc / "stat").read_text()
-        argv0 = (proc / "cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-        return False
-    return exe is None or argv0 == exe
-
-
-def _signal(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _wait_gone(pid: int, exe: str | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _pid_alive(pid, exe):
-            return True
-        time.sleep(0.05)
-    return not _pid_alive(pid, exe)
-
-
-def _terminate(pid: int, exe: str | None, *, sig: int = signal.SIGTERM, grace: float = STOP_GRACE_SECONDS) -> None:
-    """Send ``sig``; escalate to SIGKILL after ``grace`` seconds; reap our own children."""
-    if _pid_alive(pid, exe):
-        _signal(pid, sig)
-        if not _wait_gone(pid, exe, grace) and sig != signal.SIGKILL:
-            _signal(pid, signal.SIGKILL)
-            _wait_gone(pid, exe, 5.0)
-    child = _CHILDREN.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=5.0)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range.
-
-    Components are restarted on the same ports (fault injection, reuse); a port
-    from the ephemeral range could meanwhile be taken by any outgoing connection,
-    so ports are drawn at random from 20000-32767 and probed by binding.
-    """
-    low, high = 20000, _ephemeral_low() - 1
-    rng = random.SystemRandom()
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(2000):
-            if len(socks) == count:
-                break
-            port = rng.randint(low, high)
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
-        while len(socks) < count:  # a crowded range: fall back to any free port
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64 * 1024))
-            text = fh.read().decode(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
-_ERROR_LINE = re.compile(r'^(Error:|error:|[EF]\d{4} |\{"level":"(error|fatal|panic)")')
-
-
-def _last_error(path: Path) -> str | None:
-    """The last error-looking line of the component's latest run, shortened, or None."""
-    text = _tail(path, lines=400)
-    run = text.rsplit("==== ", 1)[-1] if "==== " in text else text
-    errors = [line.strip() for line in run.splitlines() if _ERROR_LINE.match(line)]
-    if not errors:
-        return None
-    line = errors[-1]
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def kubeconfig_dict(server: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes) -> dict[str, Any]:
-    """A kubeconfig with embedded certificate data (Kopf and kubectl both accept it)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": CLUSTER_NAME, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
-        "users": [
-            {
-                "name": user,
-                "user": {"client-certificate-data": _b64(cert_pem), "client-key-data": _b64(key_pem)},
-            }
-        ],
-        "contexts": [{"name": CONTEXT_NAME, "context": {"cluster": CLUSTER_NAME, "user": user}}],
-        "current-context": CONTEXT_NAME,
-        "preferences": {},
-    }
-
-
-def _write_private_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pki.write_private(tmp, text.encode())
-    os.replace(tmp, path)
-
-
-# ----------------------------------------------------------------------------------------------
-
-
 class DevCluster:
     """Driver for one local control plane, identified by its state directory."""
 
@@ -278,67 +124,20 @@ class DevCluster:
         *,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.state_dir = Path(state_dir).expanduser() if state_dir else default_state_dir()
-        self.state_dir = self.state_dir.absolute()
+        self.state_dir = (Path(state_dir).expanduser() if state_dir else default_state_dir()).absolute()
+        self.paths = ClusterPaths(self.state_dir)
         self.cache_root = Path(cache_root).expanduser() if cache_root else default_cache_root()
         self._progress = progress or log.info
         self._lock_depth = 0
-        self._lock_fh: Any = None
-
-    # -- paths ----------------------------------------------------------------------------------
+        self._lock_fh: IO[str] | None = None
 
     @property
     def pki(self) -> pki.PkiPaths:
-        return pki.PkiPaths(self.state_dir / "pki")
+        return self.paths.pki
 
     @property
     def state_file(self) -> Path:
-        return self.state_dir / "state.json"
-
-    @property
-    def admin_kubeconfig(self) -> Path:
-        return self.state_dir / "kubeconfig"
-
-    kubeconfig = admin_kubeconfig
-
-    @property
-    def controller_manager_kubeconfig(self) -> Path:
-        return self.state_dir / "kube-controller-manager.kubeconfig"
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.pki.ca_cert
-
-    @property
-    def ca_key(self) -> Path:
-        return self.pki.ca_key
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
-    def etcd_data_dir(self) -> Path:
-        return self.state_dir / "etcd-data"
-
-    def log_file(self, component: str) -> Path:
-        return self.logs_dir / f"{component}.log"
-
-    def pid_file(self, component: str) -> Path:
-        return self.state_dir / "run" / f"{component}.pid"
-
-    @property
-    def binaries(self) -> Binaries:
-        """Binary paths for the pinned versions (not built by this property)."""
-        return binaries(self.cache_root)
-
-    @property
-    def kubectl_path(self) -> Path:
-        return self.binaries.kubectl
-
-    @property
-    def server(self) -> str:
-        return cast(str, self._require_state()["server"])
+        return self.paths.state_file
 
     # -- locking / state ------------------------------------------------------------------------
 
@@ -355,66 +154,37 @@ class DevCluster:
             yield
         finally:
             self._lock_depth -= 1
-            if self._lock_depth == 0:
+            if self._lock_depth == 0 and self._lock_fh is not None:
                 fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
                 self._lock_fh.close()
                 self._lock_fh = None
 
-    def _load_state(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.state_file.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {}  # corrupt: treated as stale
-        return data if isinstance(data, dict) and data.get("format") == STATE_FORMAT else {}
+    def _load(self) -> ClusterState | None:
+        """The recorded state, None without one; raises :class:`UnreadableState`."""
+        return load_state(self.paths.state_file)
 
-    def _save_state(self, state: dict[str, Any]) -> None:
-        tmp = self.state_file.with_name(".state.json.tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.state_file)
+    def _save(self, state: ClusterState) -> None:
+        save_state(self.paths.state_file, state)
 
-    def _require_state(self) -> dict[str, Any]:
-        state = self._load_state()
-        if not state:
-            raise DevClusterError(f"no dev cluster in {self.state_dir}; run `modelreg dev-cluster up`")
-        return state
+    def _require_state(self) -> ClusterState:
+        with contextlib.suppress(UnreadableState):
+            state = self._load()
+            if state is not None:
+                return state
+        raise DevClusterError(f"no dev cluster in {self.state_dir}; run `modelreg dev-cluster up`")
 
-    def _component_alive(self, state: dict[str, Any], component: str) -> bool:
-        entry = state.get("components", {}).get(component)
-        if not entry or not entry.get("pid"):
-            return False
-        return _pid_alive(int(entry["pid"]), entry["argv"][0])
+    def _component(self, state: ClusterState, name: str) -> Component:
+        return plane(self.paths, state.ports)[name]
 
-    # -- HTTP probes ----------------------------------------------------------------------------
+    def _alive(self, state: ClusterState, name: str) -> bool:
+        proc = state.components.get(name)
+        return proc is not None and self._component(state, name).alive(proc)
 
-    def _admin_ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.ca_cert))
-        ctx.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
-        return ctx
-
-    def _get(self, url: str, ctx: ssl.SSLContext | None, timeout: float = 2.0, body: Any = None) -> tuple[int, bytes]:
-        """GET ``url`` (POST ``body`` as JSON when given); (status, body), or (0, error text)
-        when the server is unreachable."""
-        request = urllib.request.Request(url)
-        if body is not None:
-            request.data = json.dumps(body).encode()
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, context=ctx, timeout=timeout) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
-            return 0, str(exc).encode()
-
-    def _apiserver_ready(self, state: dict[str, Any], timeout: float = 2.0) -> bool:
-        status, _ = self._get(f"{state['server']}/readyz", self._admin_ssl_context(), timeout)
-        return status == 200
+    # -- waiting --------------------------------------------------------------------------------
 
     def _wait_for(
         self,
-        state: dict[str, Any],
+        state: ClusterState,
         what: str,
         check: Callable[[], bool],
         watch: Sequence[str],
@@ -428,192 +198,82 @@ class DevCluster:
             if check():
                 return
             for component in watch:
-                if not self._component_alive(state, component):
-                    hint = _last_error(self.log_file(component))
+                if not self._alive(state, component):
+                    log_file = self.paths.log_file(component)
+                    hint = process.last_error(log_file)
                     raise DevClusterError(
-                        f"{component} exited while waiting for {what} (log: {self.log_file(component)})"
+                        f"{component} exited while waiting for {what} (log: {log_file})"
                         + (f": {hint}" if hint else ""),
-                        f"last lines of {self.log_file(component)}:\n{_tail(self.log_file(component))}",
+                        f"last lines of {log_file}:\n{process.tail(log_file)}",
                     )
             if time.monotonic() >= deadline:
-                hint = _last_error(self.log_file(blame))
+                log_file = self.paths.log_file(blame)
+                hint = process.last_error(log_file)
                 raise DevClusterError(
-                    f"timed out after {timeout:.0f}s waiting for {what} (log: {self.log_file(blame)})"
+                    f"timed out after {timeout:.0f}s waiting for {what} (log: {log_file})"
                     + (f"; last error: {hint}" if hint else ""),
-                    f"last lines of {self.log_file(blame)}:\n{_tail(self.log_file(blame))}",
+                    f"last lines of {log_file}:\n{process.tail(log_file)}",
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
+    def _wait_component(self, state: ClusterState, name: str, timeout: float) -> None:
+        """Wait for one component's own readiness probe, failing fast if it exits."""
+        component = self._component(state, name)
+        self._wait_for(state, component.readiness, component.ready, [name], timeout, name)
+
     # -- component processes --------------------------------------------------------------------
 
-    def _argv(self, bins: Binaries, ports: dict[str, int], extra: dict[str, list[str]]) -> dict[str, list[str]]:
-        p = self.pki
-        etcd_client = f"http://127.0.0.1:{ports['etcd_client']}"
-        etcd_peer = f"http://127.0.0.1:{ports['etcd_peer']}"
-        server = f"https://127.0.0.1:{ports['apiserver']}"
-        return {
-            ETCD: [
-                str(bins.etcd),
-                "--name=default",
-                f"--data-dir={self.etcd_data_dir}",
-                f"--listen-client-urls={etcd_client}",
-                f"--advertise-client-urls={etcd_client}",
-                f"--listen-peer-urls={etcd_peer}",
-                f"--initial-advertise-peer-urls={etcd_peer}",
-                f"--initial-cluster=default={etcd_peer}",
-                "--initial-cluster-state=new",
-                "--unsafe-no-fsync=true",
-                f"--quota-backend-bytes={ETCD_QUOTA_BACKEND_BYTES}",
-                "--log-level=warn",
-                *extra.get(ETCD, []),
-            ],
-            APISERVER: [
-                str(bins.kube_apiserver),
-                f"--etcd-servers={etcd_client}",
-                f"--cert-dir={p.dir}",
-                f"--tls-cert-file={p.apiserver_cert}",
-                f"--tls-private-key-file={p.apiserver_key}",
-                f"--client-ca-file={p.ca_cert}",
-                f"--secure-port={ports['apiserver']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                # 1.37 refuses a loopback advertise address with the (default) lease endpoint
-                # reconciler; nothing in-cluster dials the `kubernetes` Service here anyway.
-                "--endpoint-reconciler-type=none",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                "--allow-privileged=true",
-                "--authorization-mode=RBAC",
-                f"--service-account-issuer={server}/",
-                f"--service-account-key-file={p.sa_pub}",
-                f"--service-account-signing-key-file={p.sa_key}",
-                *extra.get(APISERVER, []),
-            ],
-            CONTROLLER_MANAGER: [
-                str(bins.kube_controller_manager),
-                f"--kubeconfig={self.controller_manager_kubeconfig}",
-                "--controllers=*",
-                f"--service-account-private-key-file={p.sa_key}",
-                f"--root-ca-file={p.ca_cert}",
-                "--leader-elect=false",
-                "--use-service-account-credentials=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={ports['controller_manager']}",
-                *extra.get(CONTROLLER_MANAGER, []),
-            ],
-        }
+    def _spawn(self, state: ClusterState, name: str) -> int:
+        pid = self._component(state, name).start(state.components[name])
+        self._save(state)
+        return pid
 
-    def _spawn(self, state: dict[str, Any], component: str) -> int:
-        entry = state["components"][component]
-        argv: list[str] = entry["argv"]
-        log_path = self.log_file(component)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file(component).parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as log_fh:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            log_fh.write(f"==== {stamp} modelreg dev-cluster starting: {shlex.join(argv)}\n".encode())
-            log_fh.flush()
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fh,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.state_dir,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-            except OSError as exc:
-                raise DevClusterError(f"cannot start {component} ({argv[0]}): {exc}") from None
-        _CHILDREN[proc.pid] = proc
-        entry["pid"] = proc.pid
-        entry["started_at"] = time.time()
-        self.pid_file(component).write_text(f"{proc.pid}\n")
-        self._save_state(state)
-        return proc.pid
-
-    def _stop(self, state: dict[str, Any], component: str, sig: int, grace: float) -> None:
-        entry = state.get("components", {}).get(component)
-        if not entry or not entry.get("pid"):
+    def _stop(self, state: ClusterState, name: str, sig: int, grace: float) -> None:
+        proc = state.components.get(name)
+        if proc is None or not proc.pid:
             return
-        _terminate(int(entry["pid"]), entry["argv"][0], sig=sig, grace=grace)
-        entry["pid"] = None
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_file(component).unlink()
-        if self.state_file.exists():
-            self._save_state(state)
-
-    def _wait_component(self, state: dict[str, Any], component: str, timeout: float) -> None:
-        if component == ETCD:
-            url = f"http://127.0.0.1:{state['ports']['etcd_client']}/health"
-
-            def etcd_ok() -> bool:
-                status, body = self._get(url, None)
-                return status == 200 and b'"true"' in body
-
-            self._wait_for(state, "etcd /health", etcd_ok, [ETCD], timeout, ETCD)
-        elif component == APISERVER:
-            self._wait_for(
-                state,
-                "kube-apiserver /readyz",
-                lambda: self._apiserver_ready(state),
-                [APISERVER],
-                timeout,
-                APISERVER,
-            )
-        else:
-            url = f"https://127.0.0.1:{state['ports']['controller_manager']}/healthz"
-            insecure = ssl.create_default_context()
-            insecure.check_hostname = False
-            insecure.verify_mode = ssl.CERT_NONE  # self-signed serving cert; liveness probe only
-            self._wait_for(
-                state,
-                "kube-controller-manager /healthz",
-                lambda: self._get(url, insecure)[0] == 200,
-                [CONTROLLER_MANAGER],
-                timeout,
-                CONTROLLER_MANAGER,
-            )
+        self._component(state, name).stop(proc, sig, grace)
+        if self.paths.state_file.exists():
+            self._save(state)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _check_running(self, state: dict[str, Any]) -> str | None:
+    def _check_running(self, state: ClusterState) -> str | None:
         """None when the recorded cluster is fully up, else the reason it is not."""
-        if not state or "components" not in state:
-            return "state.json is missing or unreadable"
-        dead = [c for c in COMPONENTS if not self._component_alive(state, c)]
+        dead = [c for c in COMPONENTS if not self._alive(state, c)]
         if dead:
             return f"not running: {', '.join(dead)}"
-        if not self.admin_kubeconfig.exists():
+        if not self.paths.admin_kubeconfig.exists():
             return "kubeconfig is missing"
         try:
-            ready = self._apiserver_ready(state)
+            ready = self._component(state, APISERVER).ready()
         except (OSError, ssl.SSLError) as exc:  # PKI files missing or unreadable
             return f"cannot probe the apiserver: {exc}"
         if not ready:
-            return f"{state['server']}/readyz is not OK"
+            return f"{state.server}/readyz is not OK"
         return None
 
-    def _info(self, state: dict[str, Any], reused: bool, seconds: float) -> ClusterInfo:
+    def _info(self, state: ClusterState, reused: bool, seconds: float) -> ClusterInfo:
         return ClusterInfo(
-            kubeconfig=self.admin_kubeconfig,
-            server=state["server"],
+            kubeconfig=self.paths.admin_kubeconfig,
+            server=state.server,
             state_dir=self.state_dir,
-            k8s_version=state["k8s_version"],
-            etcd_version=state["etcd_version"],
+            k8s_version=state.k8s_version,
+            etcd_version=state.etcd_version,
             reused=reused,
             start_seconds=seconds,
-            pids={c: state["components"][c]["pid"] for c in COMPONENTS},
+            pids={c: pid for c, pid in state.pids().items() if pid},
         )
 
-    def _clean(self, state: dict[str, Any] | None) -> None:
+    def _clean(self, state: ClusterState | None) -> None:
         """Stop every recorded process and delete the state dir (only if it is ours)."""
         for component in reversed(COMPONENTS):
-            if state and state.get("components"):
-                self._stop(state, component, signal.SIGTERM, STOP_GRACE_SECONDS)
+            if state is not None:
+                self._stop(state, component, signal.SIGTERM, process.STOP_GRACE_SECONDS)
         if not self.state_dir.exists():
             return
-        ours = (self.state_dir / MARKER).exists() or self.state_file.exists()
+        ours = self.paths.marker.exists() or self.paths.state_file.exists()
         if not ours and any(self.state_dir.iterdir()):
             raise DevClusterError(
                 f"{self.state_dir} exists, is not empty and was not created by modelreg dev-cluster; "
@@ -647,16 +307,25 @@ class DevCluster:
             CONTROLLER_MANAGER: list(extra_controller_manager_args),
         }
         with self._locked():
-            state = self._load_state()
-            if state is not None:
-                reason = self._check_running(state) if reuse else "reuse disabled"
-                if reason is None:
-                    if state.get("extra_args") != extra and any(extra.values()):
+            try:
+                state = self._load()
+                found = state is not None
+            except UnreadableState:
+                state, found = None, True
+            if found:
+                if not reuse:
+                    reason: str | None = "reuse disabled"
+                elif state is None:
+                    reason = "state.json is missing or unreadable"
+                else:
+                    reason = self._check_running(state)
+                if reason is None and state is not None:
+                    if state.extra_args != extra and any(extra.values()):
                         self._progress(
                             "note: reusing the running cluster; its extra arguments differ from the "
                             "requested ones (run `down` first to apply them)"
                         )
-                    self._progress(f"reusing running cluster at {state['server']}")
+                    self._progress(f"reusing running cluster at {state.server}")
                     return self._info(state, reused=True, seconds=time.monotonic() - t0)
                 self._progress(f"cleaning up previous cluster state ({reason})")
             self._clean(state)
@@ -667,99 +336,74 @@ class DevCluster:
                 state = self._start_fresh(bins, extra, timeout)
             except BaseException:
                 # Leave the logs for inspection; the next up() cleans the stale state.
-                failed = self._load_state()
-                for component in reversed(COMPONENTS):
-                    if failed and failed.get("components"):
-                        self._stop(failed, component, signal.SIGKILL, 1.0)
+                with contextlib.suppress(UnreadableState):
+                    failed = self._load()
+                    for component in reversed(COMPONENTS):
+                        if failed is not None:
+                            self._stop(failed, component, signal.SIGKILL, 1.0)
                 raise
-            state["cold_start_seconds"] = round(time.monotonic() - t_start, 3)
-            self._save_state(state)
+            state.cold_start_seconds = round(time.monotonic() - t_start, 3)
+            self._save(state)
             elapsed = time.monotonic() - t0
-            self._progress(f"ready in {elapsed:.1f}s: {state['server']}")
+            self._progress(f"ready in {elapsed:.1f}s: {state.server}")
             return self._info(state, reused=False, seconds=elapsed)
 
-    def _start_fresh(self, bins: Binaries, extra: dict[str, list[str]], timeout: float) -> dict[str, Any]:
+    def _start_fresh(self, bins: Binaries, extra: dict[str, list[str]], timeout: float) -> ClusterState:
+        paths = self.paths
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / MARKER).write_text("created by `modelreg dev-cluster up`; `down` deletes it\n")
-        for sub in ("logs", "run"):
-            (self.state_dir / sub).mkdir(exist_ok=True)
-        self.etcd_data_dir.mkdir(mode=0o700, exist_ok=True)
+        paths.marker.write_text("created by `modelreg dev-cluster up`; `down` deletes it\n")
+        paths.logs_dir.mkdir(exist_ok=True)
+        paths.run_dir.mkdir(exist_ok=True)
+        paths.etcd_data_dir.mkdir(mode=0o700, exist_ok=True)
 
         self._progress("generating PKI")
-        pki.generate(self.pki)
-        etcd_client, etcd_peer, apiserver, kcm = _free_ports(4)
-        ports = {
-            "etcd_client": etcd_client,
-            "etcd_peer": etcd_peer,
-            "apiserver": apiserver,
-            "controller_manager": kcm,
-        }
-        server = f"https://127.0.0.1:{apiserver}"
-        argv = self._argv(bins, ports, extra)
-        state: dict[str, Any] = {
-            "format": STATE_FORMAT,
-            "k8s_version": bins.k8s_version,
-            "etcd_version": bins.etcd_version,
-            "k8s_bin_dir": str(bins.k8s_bin_dir),
-            "kubectl": str(bins.kubectl),
-            "server": server,
-            "ports": ports,
-            "created_at": time.time(),
-            "extra_args": extra,
-            "components": {c: {"pid": None, "argv": argv[c], "log": str(self.log_file(c))} for c in COMPONENTS},
-        }
-        self._save_state(state)
-
-        ca_pem = self.pki.ca_cert.read_bytes()
-        _write_private_text(
-            self.admin_kubeconfig,
-            yaml.safe_dump(
-                kubeconfig_dict(
-                    server,
-                    ca_pem,
-                    ADMIN_USER,
-                    self.pki.admin_cert.read_bytes(),
-                    self.pki.admin_key.read_bytes(),
-                ),
-                sort_keys=False,
-            ),
+        pki.generate(paths.pki)
+        ports = Ports(*process.free_ports(4))
+        components = plane(paths, ports)
+        state = ClusterState(
+            k8s_version=bins.k8s_version,
+            etcd_version=bins.etcd_version,
+            k8s_bin_dir=str(bins.k8s_bin_dir),
+            kubectl=str(bins.kubectl),
+            server=ports.server,
+            ports=ports,
+            created_at=time.time(),
+            extra_args=extra,
+            components={
+                name: ProcessState(argv=c.argv(bins, extra[name]), log=str(c.log_file))
+                for name, c in components.items()
+            },
         )
-        _write_private_text(
-            self.controller_manager_kubeconfig,
-            yaml.safe_dump(
-                kubeconfig_dict(
-                    server,
-                    ca_pem,
-                    "system:kube-controller-manager",
-                    self.pki.kcm_cert.read_bytes(),
-                    self.pki.kcm_key.read_bytes(),
-                ),
-                sort_keys=False,
-            ),
-        )
+        self._save(state)
 
-        self._progress(f"starting etcd {bins.etcd_version} on 127.0.0.1:{etcd_client}")
+        ca_pem = paths.pki.ca_cert.read_bytes()
+        for path, user, cert, key in (
+            (paths.admin_kubeconfig, ADMIN_USER, paths.pki.admin_cert, paths.pki.admin_key),
+            (
+                paths.controller_manager_kubeconfig,
+                "system:kube-controller-manager",
+                paths.pki.kcm_cert,
+                paths.pki.kcm_key,
+            ),
+        ):
+            write_kubeconfig(path, state.server, ca_pem, user, cert.read_bytes(), key.read_bytes())
+
+        self._progress(f"starting etcd {bins.etcd_version} on 127.0.0.1:{ports.etcd_client}")
         self._spawn(state, ETCD)
         # kube-apiserver retries etcd by itself, so start it right away and watch both.
-        self._progress(f"starting kube-apiserver {bins.k8s_version} on {server}")
+        self._progress(f"starting kube-apiserver {bins.k8s_version} on {state.server}")
         self._spawn(state, APISERVER)
-        self._wait_for(
-            state,
-            "kube-apiserver /readyz",
-            lambda: self._apiserver_ready(state),
-            [ETCD, APISERVER],
-            timeout,
-            APISERVER,
-        )
-        ctx = self._admin_ssl_context()
-        self._grant_controller_manager(server, ctx)
+        apiserver = components[APISERVER]
+        self._wait_for(state, apiserver.readiness, apiserver.ready, [ETCD, APISERVER], timeout, APISERVER)
+        ctx = admin_context(paths.pki)
+        self._grant_controller_manager(state.server, ctx)
         self._progress("kube-apiserver is ready; starting kube-controller-manager")
         self._spawn(state, CONTROLLER_MANAGER)
-        sa_url = f"{server}/api/v1/namespaces/default/serviceaccounts/default"
+        sa_url = f"{state.server}/api/v1/namespaces/default/serviceaccounts/default"
         self._wait_for(
             state,
             "the default ServiceAccount in namespace default (created by kube-controller-manager)",
-            lambda: self._get(sa_url, ctx)[0] == 200,
+            lambda: request(sa_url, ctx)[0] == 200,
             COMPONENTS,
             timeout,
             CONTROLLER_MANAGER,
@@ -789,7 +433,7 @@ class DevCluster:
             ],
         }
         url = f"{server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
-        status, text = self._get(url, ctx, timeout=10.0, body=binding)
+        status, text = request(url, ctx, timeout=10.0, body=binding)
         if status not in (201, 409):
             raise DevClusterError(
                 f"could not grant cluster-admin to kube-controller-manager: HTTP {status}",
@@ -799,32 +443,35 @@ class DevCluster:
     def down(self) -> bool:
         """Stop all processes and delete the state dir. Returns whether there was anything to do."""
         with self._locked():
-            state = self._load_state()
-            existed = state is not None or self.state_dir.exists()
+            try:
+                state = self._load()
+                existed = state is not None or self.state_dir.exists()
+            except UnreadableState:
+                state, existed = None, True
             self._clean(state)
             return existed
 
     def status(self) -> ClusterStatus:
-        state = self._load_state()
+        try:
+            state = self._load()
+        except UnreadableState:
+            return ClusterStatus(running=False, state_dir=self.state_dir, detail="state.json is unreadable")
         if state is None:
             return ClusterStatus(running=False, state_dir=self.state_dir, detail="no cluster state")
-        if not state:
-            return ClusterStatus(running=False, state_dir=self.state_dir, detail="state.json is unreadable")
         reason = self._check_running(state)
-        created = state.get("created_at")
         running = reason is None
         return ClusterStatus(
             running=running,
             state_dir=self.state_dir,
             detail="running" if running else str(reason),
-            server=state.get("server"),
-            kubeconfig=self.admin_kubeconfig,
-            k8s_version=state.get("k8s_version"),
-            etcd_version=state.get("etcd_version"),
-            pids={c: e.get("pid") for c, e in state.get("components", {}).items()},
-            alive={c: self._component_alive(state, c) for c in COMPONENTS},
-            uptime_seconds=round(time.time() - created, 1) if running and created else None,
-            cold_start_seconds=state.get("cold_start_seconds"),
+            server=state.server,
+            kubeconfig=self.paths.admin_kubeconfig,
+            k8s_version=state.k8s_version,
+            etcd_version=state.etcd_version,
+            pids=state.pids(),
+            alive={c: self._alive(state, c) for c in COMPONENTS},
+            uptime_seconds=round(time.time() - state.created_at, 1) if running and state.created_at else None,
+            cold_start_seconds=state.cold_start_seconds,
         )
 
     def env(self) -> list[str]:
@@ -832,27 +479,21 @@ class DevCluster:
         st = self.status()
         if not st.running:
             raise DevClusterError(f"no dev cluster is running ({st.detail}); run `modelreg dev-cluster up`")
-        bin_dir = self._require_state().get("k8s_bin_dir") or str(self.binaries.k8s_bin_dir)
+        bin_dir = self._require_state().k8s_bin_dir or str(binaries(self.cache_root).k8s_bin_dir)
         return [
-            f"export KUBECONFIG={shlex.quote(str(self.admin_kubeconfig))}",
+            f"export KUBECONFIG={shlex.quote(str(self.paths.admin_kubeconfig))}",
             f'export PATH={shlex.quote(bin_dir)}:"$PATH"',
         ]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until kube-apiserver answers /readyz (e.g. after restarting etcd)."""
-        state = self._require_state()
-        self._wait_for(
-            state,
-            "kube-apiserver /readyz",
-            lambda: self._apiserver_ready(state),
-            [APISERVER],
-            timeout,
-            APISERVER,
-        )
+        self._wait_component(self._require_state(), APISERVER, timeout)
 
     # -- fault injection ------------------------------------------------------------------------
 
-    def stop_component(self, component: str, *, sig: int = signal.SIGTERM, grace: float = STOP_GRACE_SECONDS) -> None:
+    def stop_component(
+        self, component: str, *, sig: int = signal.SIGTERM, grace: float = process.STOP_GRACE_SECONDS
+    ) -> None:
         """Stop one component (SIGTERM, escalating to SIGKILL after ``grace`` seconds)."""
         if component not in COMPONENTS:
             raise ValueError(f"unknown component {component!r}; expected one of {COMPONENTS}")
@@ -870,12 +511,12 @@ class DevCluster:
             raise ValueError(f"unknown component {component!r}; expected one of {COMPONENTS}")
         with self._locked():
             state = self._require_state()
-            if self._component_alive(state, component):
-                raise DevClusterError(f"{component} is already running (pid {state['components'][component]['pid']})")
+            if self._alive(state, component):
+                raise DevClusterError(f"{component} is already running (pid {state.components[component].pid})")
             pid = self._spawn(state, component)
             if wait:
                 self._wait_component(state, component, timeout)
-                if component == ETCD and self._component_alive(state, APISERVER):
+                if component == ETCD and self._alive(state, APISERVER):
                     # After a long etcd outage the apiserver's gRPC reconnect backoff (up to 120 s)
                     # dominates; give it that long at least.
                     self._wait_component(state, APISERVER, max(timeout, ETCD_RECONNECT_SECONDS))
@@ -885,6 +526,8 @@ class DevCluster:
         with self._locked():
             self.stop_component(component)
             return self.start_component(component, wait=wait, timeout=timeout)
+
+    # Shorthands the fault tests use.
 
     def kill_apiserver(self) -> None:
         """SIGKILL kube-apiserver (no graceful shutdown)."""
@@ -903,26 +546,8 @@ class DevCluster:
         """SIGKILL etcd (kube-apiserver keeps running and reports not-ready)."""
         self.stop_component(ETCD, sig=signal.SIGKILL)
 
-    def stop_etcd(self) -> None:
-        self.stop_component(ETCD)
-
     def start_etcd(self, *, wait: bool = True, timeout: float = 60.0) -> int:
         return self.start_component(ETCD, wait=wait, timeout=timeout)
-
-    def restart_etcd(self, *, wait: bool = True, timeout: float = 60.0) -> int:
-        return self.restart_component(ETCD, wait=wait, timeout=timeout)
-
-    def kill_controller_manager(self) -> None:
-        self.stop_component(CONTROLLER_MANAGER, sig=signal.SIGKILL)
-
-    def stop_controller_manager(self) -> None:
-        self.stop_component(CONTROLLER_MANAGER)
-
-    def start_controller_manager(self, *, wait: bool = True, timeout: float = 60.0) -> int:
-        return self.start_component(CONTROLLER_MANAGER, wait=wait, timeout=timeout)
-
-    def restart_controller_manager(self, *, wait: bool = True, timeout: float = 60.0) -> int:
-        return self.restart_component(CONTROLLER_MANAGER, wait=wait, timeout=timeout)
 
     # -- credentials ----------------------------------------------------------------------------
 
@@ -933,9 +558,7 @@ class DevCluster:
         admin one.
         """
         state = self._require_state()
-        cert_pem, key_pem = pki.issue_client_cert(self.pki, user, list(groups))
+        cert_pem, key_pem = pki.issue_client_cert(self.paths.pki, user, list(groups))
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        doc = kubeconfig_dict(state["server"], self.ca_cert.read_bytes(), user, cert_pem, key_pem)
-        _write_private_text(out, yaml.safe_dump(doc, sort_keys=False))
-        return out
+        return write_kubeconfig(out, state.server, self.paths.pki.ca_cert.read_bytes(), user, cert_pem, key_pem)
