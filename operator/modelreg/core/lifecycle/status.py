@@ -63,27 +63,8 @@ def finalize(
     )
     status.health = health.health
 
-    at_target = stage == target or stage == "Archived"
     advancing = stage in ACTIVE_STAGES and RANK[target] > RANK[stage]
-    stalled_reason = ""
-    stalled_msg = ""
-    if duplicate:
-        stalled_reason = "DuplicateVersion"
-        stalled_msg = f"another RegisteredModel already registers {view.spec.model_name} {view.spec.version}"
-    elif stage == "RolledBack":
-        stalled_reason = "RolledBack"
-        stalled_msg = (
-            f"rolled back to {status.rolled_back_to}; set annotation {RETRY_ANNOTATION} to a new value to retry"
-        )
-    elif stage == "Sandbox" and canary_rules.failed(status):
-        stalled_reason = canary_rules.STALLED_REASON
-        stalled_msg = canary_rules.stalled_message(status, RETRY_ANNOTATION)
-    elif advancing and GATE_APPROVAL in pending:
-        stalled_reason = "AwaitingApproval"
-        stalled_msg = "an approval in spec.approvals is required for Production"
-    elif stage == "Production" and health.health == "Critical":
-        stalled_reason, stalled_msg = critical_stall(view.name, status, policy, restorable)
-
+    stalled_reason, stalled_msg = _stalled(view, status, policy, stage, pending, health.health, duplicate, restorable)
     if stalled_reason:
         conds = set_condition(conds, "Stalled", True, stalled_reason, stalled_msg, now, gen)
     else:
@@ -108,23 +89,60 @@ def finalize(
     conds = set_condition(
         conds, "Degraded", degraded, health.health if degraded else "Healthy", health.reason, now, gen
     )
-    if duplicate:
-        ready, reason, msg = False, "DuplicateVersion", stalled_msg
-    elif health.health == "Critical":
-        ready, reason, msg = False, "Critical", health.reason
-    elif stage == "Archived":
-        ready, reason, msg = True, "Superseded", "archived: superseded by a newer Production version"
-    elif stage == "RolledBack":
-        ready, reason, msg = False, "RolledBack", stalled_msg
-    elif at_target:
-        ready, reason, msg = True, "AtTarget", f"at target stage {target}"
-    else:
-        ready, reason, msg = False, "Progressing", f"{stage} → {target}"
+    ready, reason, msg = _ready(stage, target, health.health, health.reason, duplicate, stalled_msg)
     conds = set_condition(conds, "Ready", ready, reason, msg, now, gen)
     if get_condition(conds, "RollbackTriggered") is None:
         conds = set_condition(conds, "RollbackTriggered", False, "NoBreach", "", now, gen)
     status.conditions = conds
     return health.recheck_at
+
+
+def _stalled(
+    view: VersionView,
+    status: RegisteredModelStatus,
+    policy: EffectivePolicy,
+    stage: str,
+    pending: list[str],
+    health: str,
+    duplicate: bool,
+    restorable: bool,
+) -> tuple[str, str]:
+    """Why the version waits for a person (the Stalled reason and message), or ``("", "")``."""
+    advancing = stage in ACTIVE_STAGES and RANK[policy.target_stage] > RANK[stage]
+    if duplicate and view.spec is not None:
+        return (
+            "DuplicateVersion",
+            f"another RegisteredModel already registers {view.spec.model_name} {view.spec.version}",
+        )
+    if stage == "RolledBack":
+        return (
+            "RolledBack",
+            f"rolled back to {status.rolled_back_to}; set annotation {RETRY_ANNOTATION} to a new value to retry",
+        )
+    if stage == "Sandbox" and canary_rules.failed(status):
+        return canary_rules.STALLED_REASON, canary_rules.stalled_message(status, RETRY_ANNOTATION)
+    if advancing and GATE_APPROVAL in pending:
+        return "AwaitingApproval", "an approval in spec.approvals is required for Production"
+    if stage == "Production" and health == "Critical":
+        return critical_stall(view.name, status, policy, restorable)
+    return "", ""
+
+
+def _ready(
+    stage: str, target: str, health: str, health_reason: str, duplicate: bool, stalled_msg: str
+) -> tuple[bool, str, str]:
+    """The Ready condition's status, reason and message."""
+    if duplicate:
+        return False, "DuplicateVersion", stalled_msg
+    if health == "Critical":
+        return False, "Critical", health_reason
+    if stage == "Archived":
+        return True, "Superseded", "archived: superseded by a newer Production version"
+    if stage == "RolledBack":
+        return False, "RolledBack", stalled_msg
+    if stage == target:
+        return True, "AtTarget", f"at target stage {target}"
+    return False, "Progressing", f"{stage} → {target}"
 
 
 def critical_stall(
