@@ -5,7 +5,7 @@ unicode everywhere, durations that overflow, odd policies, statuses a crash
 or a hand edit could leave behind — the core never raises:
 :func:`~modelreg.core.policy.effective_policy`,
 :func:`~modelreg.core.evaluation.evaluate`,
-:func:`~modelreg.core.lifecycle.apply_snapshot` / :func:`~modelreg.core.lifecycle.reconcile`
+:func:`~modelreg.core.apply_snapshot` / :func:`~modelreg.core.reconcile`
 and :func:`~modelreg.core.modelcard.render_model_card`. Folding the same
 snapshot twice counts it once. No cluster needed. ``--soak`` runs 10x the examples.
 """
@@ -27,8 +27,12 @@ from modelreg.api.models import (
     RegisteredModelStatus,
     StageHistoryEntry,
 )
-from modelreg.core import lifecycle, modelcard
+from modelreg.core import modelcard
 from modelreg.core.evaluation import evaluate
+from modelreg.core.lifecycle.annotations import RETRY_ANNOTATION, ROLLBACK_ANNOTATION
+from modelreg.core.lifecycle.reconcile import reconcile
+from modelreg.core.lifecycle.snapshots import apply_snapshot
+from modelreg.core.lifecycle.stages import VersionView
 from modelreg.core.policy import Defaults, effective_policy
 
 SOAK = os.environ.get("MODELREG_FAULT_SOAK") == "1"  # set by conftest for --soak
@@ -249,7 +253,7 @@ def statuses(draw: Any) -> RegisteredModelStatus:
 
 
 @st.composite
-def versions(draw: Any) -> list[lifecycle.VersionView]:
+def versions(draw: Any) -> list[VersionView]:
     n = draw(st.integers(1, 4))
     out = []
     for i in range(n):
@@ -259,15 +263,13 @@ def versions(draw: Any) -> list[lifecycle.VersionView]:
         except ValidationError:
             spec = None
         out.append(
-            lifecycle.VersionView(
+            VersionView(
                 name=f"m-{i}",
                 created=T0 - timedelta(minutes=n - i),
                 generation=draw(st.integers(1, 5)),
                 spec=spec,
                 status=draw(statuses()),
-                annotations=draw(
-                    st.sampled_from([{}, {lifecycle.RETRY_ANNOTATION: "1"}, {lifecycle.ROLLBACK_ANNOTATION: "x"}])
-                ),
+                annotations=draw(st.sampled_from([{}, {RETRY_ANNOTATION: "1"}, {ROLLBACK_ANNOTATION: "x"}])),
                 spec_error=None if spec else "invalid",
             )
         )
@@ -313,9 +315,9 @@ def test_apply_snapshot_never_raises_and_counts_once(
     spec = parse_model(raw_model)
     policy = effective_policy(spec, Defaults())
     ev = evaluate(snap, policy.rollback_policy)
-    view = lifecycle.VersionView(name="m-1", created=T0, generation=1, spec=spec, status=status)
-    first = lifecycle.apply_snapshot(view, status, policy, ev, name, T0, T0)
-    again = lifecycle.apply_snapshot(view, first.status, policy, ev, name, T0, T0 + timedelta(seconds=1))
+    view = VersionView(name="m-1", created=T0, generation=1, spec=spec, status=status)
+    first = apply_snapshot(view, status, policy, ev, name, T0, T0)
+    again = apply_snapshot(view, first.status, policy, ev, name, T0, T0 + timedelta(seconds=1))
     assert not again.counted and not again.rollback_due, "the same snapshot was counted twice"
     assert again.status == first.status
     if name in status.counted_snapshots:
@@ -325,12 +327,10 @@ def test_apply_snapshot_never_raises_and_counts_once(
 
 @PROPS
 @given(versions(), st.sampled_from([T0, T0 + timedelta(hours=1), datetime(9999, 12, 31, tzinfo=UTC)]))
-def test_reconcile_never_raises(views: list[lifecycle.VersionView], now: datetime) -> None:
-    plan = lifecycle.reconcile(views, Defaults(), now)
+def test_reconcile_never_raises(views: list[VersionView], now: datetime) -> None:
+    plan = reconcile(views, Defaults(), now)
     assert set(plan.statuses) == {v.name for v in views}
-    again = lifecycle.reconcile(
-        [lifecycle.VersionView(**{**v.__dict__, "status": plan.statuses[v.name]}) for v in views], Defaults(), now
-    )
+    again = reconcile([VersionView(**{**v.__dict__, "status": plan.statuses[v.name]}) for v in views], Defaults(), now)
     for name, st_ in again.statuses.items():
         assert len(st_.stage_history) <= 50
         stages = [h.stage for h in st_.stage_history[len(plan.statuses[name].stage_history) :]]
@@ -339,11 +339,11 @@ def test_reconcile_never_raises(views: list[lifecycle.VersionView], now: datetim
 
 @settings(PROPS, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: the message says it
 @given(versions())
-def test_reconcile_never_leaves_two_versions_in_production(views: list[lifecycle.VersionView]) -> None:
+def test_reconcile_never_leaves_two_versions_in_production(views: list[VersionView]) -> None:
     """At most one version of a model is in Production (docs/registeredmodel.md) — whatever state a crash
     between two status writes left behind (e.g. the new version promoted and the old one not
     yet archived, or the old one restored and the rolled-back one not yet written)."""
-    plan = lifecycle.reconcile(views, Defaults(), T0)
+    plan = reconcile(views, Defaults(), T0)
     prod = [n for n, s in plan.statuses.items() if s.stage == "Production"]
     assert len(prod) <= 1, f"{prod} all in Production after reconcile"
 

@@ -44,8 +44,8 @@ def test_status_keeps_the_last_conclusive_values_past_an_inconclusive_snapshot()
     from datetime import timedelta
 
     from modelreg.api.models import PerformanceSnapshotSpec
-    from modelreg.core import lifecycle as lc
     from modelreg.core.evaluation import evaluate
+    from modelreg.core.lifecycle.snapshots import apply_snapshot
     from modelreg.core.policy import effective_policy
     from tests.unit.test_lifecycle import DEFAULTS, promote_to_production
 
@@ -57,9 +57,9 @@ def test_status_keeps_the_last_conclusive_values_past_an_inconclusive_snapshot()
         spec = {"modelRef": {"name": "v1"}, "sampleCount": samples, "metrics": {"errorRate": error, "oodRate": 0.1}}
         return evaluate(PerformanceSnapshotSpec.model_validate(spec), policy.rollback_policy)
 
-    st = lc.apply_snapshot(v, v.status, policy, ev(1000, 0.02), "ok", now, now).status
+    st = apply_snapshot(v, v.status, policy, ev(1000, 0.02), "ok", now, now).status
     later = now + timedelta(seconds=5)
-    st = lc.apply_snapshot(v, st, policy, ev(10, 0.9), "few", later, later).status
+    st = apply_snapshot(v, st, policy, ev(10, 0.9), "few", later, later).status
     assert st.last_snapshot.name == "few" and st.last_snapshot.verdict == "Inconclusive"
     assert st.last_conclusive.name == "ok" and st.last_conclusive.metrics["errorRate"] == 0.02
     row = user.fleet_row({"metadata": {"name": "v1"}, "spec": {}, "status": st.wire()}, [], NOW)

@@ -13,9 +13,13 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
-from modelreg.core import lifecycle as lc
 from modelreg.core.conditions import get_condition
 from modelreg.core.evaluation import evaluate
+from modelreg.core.lifecycle.annotations import RETRY_ANNOTATION, ROLLBACK_ANNOTATION
+from modelreg.core.lifecycle.reconcile import reconcile
+from modelreg.core.lifecycle.rollback import rollback
+from modelreg.core.lifecycle.snapshots import apply_snapshot
+from modelreg.core.lifecycle.stages import ModelPlan, VersionView
 from modelreg.core.policy import Defaults, effective_policy
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -43,8 +47,8 @@ def view(
     *,
     created: datetime = T0,
     annotations: dict | None = None,
-) -> lc.VersionView:
-    return lc.VersionView(
+) -> VersionView:
+    return VersionView(
         name=name,
         created=created,
         generation=1,
@@ -54,9 +58,9 @@ def view(
     )
 
 
-def run(views: list[lc.VersionView], now: datetime) -> tuple[list[lc.VersionView], lc.ModelPlan]:
-    plan = lc.reconcile(views, DEFAULTS, now)
-    return [lc.VersionView(**{**v.__dict__, "status": plan.statuses[v.name]}) for v in views], plan
+def run(views: list[VersionView], now: datetime) -> tuple[list[VersionView], ModelPlan]:
+    plan = reconcile(views, DEFAULTS, now)
+    return [VersionView(**{**v.__dict__, "status": plan.statuses[v.name]}) for v in views], plan
 
 
 def cond(status: RegisteredModelStatus, type_: str) -> tuple[str, str]:
@@ -65,7 +69,7 @@ def cond(status: RegisteredModelStatus, type_: str) -> tuple[str, str]:
     return c.status, c.reason
 
 
-def promote_to_production(name: str = "v1", version: str = "1.0.0") -> tuple[list[lc.VersionView], datetime]:
+def promote_to_production(name: str = "v1", version: str = "1.0.0") -> tuple[list[VersionView], datetime]:
     views, _ = run([view(name, spec(version))], T0)
     views, _ = run(views, T0 + timedelta(minutes=11))
     assert views[0].status.stage == "Production"
@@ -134,16 +138,16 @@ def test_healthy_snapshots_gate_and_critical_restarts_soak() -> None:
         policy.rollback_policy,
     )
     v = views[0]
-    eff = lc.apply_snapshot(v, v.status, policy, healthy, "s1", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1))
+    eff = apply_snapshot(v, v.status, policy, healthy, "s1", T0 + timedelta(minutes=1), T0 + timedelta(minutes=1))
     assert eff.status.gates.healthy_snapshots == 1
     t_crit = T0 + timedelta(minutes=4)
-    eff = lc.apply_snapshot(v, eff.status, policy, critical, "s2", t_crit, t_crit)
+    eff = apply_snapshot(v, eff.status, policy, critical, "s2", t_crit, t_crit)
     assert eff.status.gates.healthy_snapshots == 0 and eff.status.gates.sandbox_since == t_crit
     assert not eff.rollback_due  # Sandbox snapshots never roll back
     for i, minute in enumerate((5, 6)):
         t = T0 + timedelta(minutes=minute)
-        eff = lc.apply_snapshot(v, eff.status, policy, healthy, f"s{3 + i}", t, t)
-    views, _ = run([lc.VersionView(**{**v.__dict__, "status": eff.status})], T0 + timedelta(minutes=8))
+        eff = apply_snapshot(v, eff.status, policy, healthy, f"s{3 + i}", t, t)
+    views, _ = run([VersionView(**{**v.__dict__, "status": eff.status})], T0 + timedelta(minutes=8))
     assert views[0].status.stage == "Sandbox"  # soak restarted at minute 4: due at minute 9
     views, _ = run(views, T0 + timedelta(minutes=9))
     assert views[0].status.stage == "Production"
@@ -170,11 +174,11 @@ def test_rollback_restores_most_recent_archived_and_stalls() -> None:
     views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
     views, _ = run(views, now + timedelta(minutes=10))
     statuses = {v.name: v.status.model_copy(deep=True) for v in views}
-    out = lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident x")
+    out = rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident x")
     assert out.reason == "RolledBack" and out.restored == "v1" and out.restored_version == "1.0.0"
     assert statuses["v2"].stage == "RolledBack" and statuses["v2"].rolled_back_to == "1.0.0"
     assert statuses["v1"].stage == "Production"
-    views = [lc.VersionView(**{**v.__dict__, "status": statuses[v.name]}) for v in views]
+    views = [VersionView(**{**v.__dict__, "status": statuses[v.name]}) for v in views]
     views, _ = run(views, now + timedelta(minutes=21))
     by = {v.name: v.status for v in views}
     assert by["v2"].stage == "RolledBack"  # never advanced automatically
@@ -184,7 +188,7 @@ def test_rollback_restores_most_recent_archived_and_stalls() -> None:
 def test_rollback_without_archived_sibling_is_no_restore_target() -> None:
     views, now = promote_to_production()
     statuses = {v.name: v.status for v in views}
-    out = lc.rollback(statuses, {"v1": "1.0.0"}, "v1", now, "incident")
+    out = rollback(statuses, {"v1": "1.0.0"}, "v1", now, "incident")
     assert out.reason == "NoRestoreTarget" and out.restored is None
     assert statuses["v1"].stage == "Production"
 
@@ -195,7 +199,7 @@ def test_manual_rollback_annotation_and_retry_resets_approvals() -> None:
     views, _ = run(views, now + timedelta(minutes=10))
     v2 = next(v for v in views if v.name == "v2")
     others = [v for v in views if v.name != "v2"]
-    v2 = lc.VersionView(**{**v2.__dict__, "annotations": {lc.ROLLBACK_ANNOTATION: "1"}})
+    v2 = VersionView(**{**v2.__dict__, "annotations": {ROLLBACK_ANNOTATION: "1"}})
     views, plan = run([*others, v2], now + timedelta(minutes=11))
     by = {v.name: v for v in views}
     assert by["v2"].status.stage == "RolledBack" and by["v1"].status.stage == "Production"
@@ -205,7 +209,7 @@ def test_manual_rollback_annotation_and_retry_resets_approvals() -> None:
     assert plan.rollbacks == []
     # Retry: back to Development; the old approval no longer counts.
     v2 = by["v2"]
-    v2 = lc.VersionView(**{**v2.__dict__, "annotations": {**v2.annotations, lc.RETRY_ANNOTATION: "a"}})
+    v2 = VersionView(**{**v2.__dict__, "annotations": {**v2.annotations, RETRY_ANNOTATION: "a"}})
     views, _ = run([by["v1"], v2], now + timedelta(minutes=13))
     st2 = next(v for v in views if v.name == "v2").status
     assert st2.stage == "Sandbox"  # Development, then Sandbox at once (digest present)
@@ -243,7 +247,7 @@ def test_duplicate_version_newer_is_stalled() -> None:
 def test_production_breach_streak_and_trigger() -> None:
     views, now = promote_to_production()
     s = spec(rollbackPolicy={"consecutiveBreaches": 2})
-    v = lc.VersionView(**{**views[0].__dict__, "spec": s})
+    v = VersionView(**{**views[0].__dict__, "spec": s})
     policy = effective_policy(s, DEFAULTS)
     bad = evaluate(
         PerformanceSnapshotSpec.model_validate(
@@ -264,19 +268,19 @@ def test_production_breach_streak_and_trigger() -> None:
         policy.rollback_policy,
     )
     t = [now + timedelta(seconds=i) for i in range(10)]
-    e = lc.apply_snapshot(v, v.status, policy, bad, "s1", t[1], t[1])
+    e = apply_snapshot(v, v.status, policy, bad, "s1", t[1], t[1])
     assert e.status.consecutive_breaches == 1 and not e.rollback_due
-    e = lc.apply_snapshot(v, e.status, policy, good, "s2", t[2], t[2])
+    e = apply_snapshot(v, e.status, policy, good, "s2", t[2], t[2])
     assert e.status.consecutive_breaches == 0
-    e = lc.apply_snapshot(v, e.status, policy, bad, "s3", t[3], t[3])
-    e = lc.apply_snapshot(v, e.status, policy, few, "s4", t[4], t[4])  # Inconclusive: skipped
+    e = apply_snapshot(v, e.status, policy, bad, "s3", t[3], t[3])
+    e = apply_snapshot(v, e.status, policy, few, "s4", t[4], t[4])  # Inconclusive: skipped
     assert e.status.consecutive_breaches == 1
-    e = lc.apply_snapshot(v, e.status, policy, bad, "s5", t[5], t[5])
+    e = apply_snapshot(v, e.status, policy, bad, "s5", t[5], t[5])
     assert e.status.consecutive_breaches == 2 and e.rollback_due
     assert cond(e.status, "RollbackTriggered") == ("True", "ConsecutiveBreaches")
     assert e.status.health == "Critical"
     # A redelivered snapshot is never counted twice.
-    again = lc.apply_snapshot(v, e.status, policy, bad, "s5", t[5], t[6])
+    again = apply_snapshot(v, e.status, policy, bad, "s5", t[5], t[6])
     assert not again.counted and again.status.consecutive_breaches == 2
 
 
@@ -290,7 +294,7 @@ def test_staleness_makes_production_degraded_and_schedules_recheck() -> None:
 
 
 def test_invalid_spec_is_stalled_with_field_message() -> None:
-    v = lc.VersionView(
+    v = VersionView(
         name="bad",
         created=T0,
         generation=2,
@@ -337,7 +341,7 @@ def test_at_most_one_production_and_history_bounded(targets: list[str], steps: l
             assert len(v.status.stage_history) <= 50
             assert v.status.stage in ("Development", "Sandbox", "Production", "Archived")
             # Idempotent: a second pass at the same instant changes nothing.
-        again = lc.reconcile(views, DEFAULTS, now)
+        again = reconcile(views, DEFAULTS, now)
         assert again.changed(views) == {}
         assert again.events == []
 
@@ -348,9 +352,9 @@ def test_half_written_rollback_is_completed() -> None:
     views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
     views, _ = run(views, now + timedelta(minutes=10))
     statuses = {v.name: v.status.model_copy(deep=True) for v in views}
-    lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
+    rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
     # Only v2's status reached the API server; v1 still reads Archived.
-    half = [lc.VersionView(**{**v.__dict__, "status": statuses["v2"] if v.name == "v2" else v.status}) for v in views]
+    half = [VersionView(**{**v.__dict__, "status": statuses["v2"] if v.name == "v2" else v.status}) for v in views]
     assert {v.name: v.status.stage for v in half} == {"v1": "Archived", "v2": "RolledBack"}
     views, plan = run(half, now + timedelta(minutes=21))
     assert {v.name: v.status.stage for v in views} == {"v1": "Production", "v2": "RolledBack"}
@@ -365,10 +369,10 @@ def test_demoted_restore_is_not_re_promoted() -> None:
     views, _ = run([*views, view("v2", spec("2.0.0"), created=now)], now)
     views, _ = run(views, now + timedelta(minutes=10))
     statuses = {v.name: v.status.model_copy(deep=True) for v in views}
-    lc.rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
-    views = [lc.VersionView(**{**v.__dict__, "status": statuses[v.name]}) for v in views]
+    rollback(statuses, {"v1": "1.0.0", "v2": "2.0.0"}, "v2", now + timedelta(minutes=20), "incident")
+    views = [VersionView(**{**v.__dict__, "status": statuses[v.name]}) for v in views]
     v1 = next(v for v in views if v.name == "v1")
-    demoted = lc.VersionView(**{**v1.__dict__, "spec": spec("1.0.0", targetStage="Sandbox")})
+    demoted = VersionView(**{**v1.__dict__, "spec": spec("1.0.0", targetStage="Sandbox")})
     views, _ = run([demoted, *[v for v in views if v.name != "v1"]], now + timedelta(minutes=21))
     assert {v.name: v.status.stage for v in views} == {"v1": "Sandbox", "v2": "RolledBack"}
     views, plan = run(views, now + timedelta(minutes=22))
@@ -377,7 +381,8 @@ def test_demoted_restore_is_not_re_promoted() -> None:
 
 
 def test_a_rollback_triggered_and_done_in_one_pass_is_one_event_per_version() -> None:
-    from modelreg.core.lifecycle import Event, fold_rollback_events
+    from modelreg.core.lifecycle.rollback import fold_rollback_events
+    from modelreg.core.lifecycle.stages import Event
 
     events = [
         Event("v2", "Warning", "RollbackTriggered", "incident i-1 (high): errorRate 0.1 > 0.05"),

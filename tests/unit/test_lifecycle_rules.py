@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modelreg.api.models import Gates, RegisteredModelStatus, StageHistoryEntry
-from modelreg.core import lifecycle as lc
+from modelreg.core.lifecycle.annotations import RETRY_ANNOTATION
+from modelreg.core.lifecycle.rollback import restore_target, rollback
 from tests.unit.test_lifecycle import T0, run, spec, view
 
 NO_SOAK = {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApproval": False}
@@ -105,8 +106,8 @@ def test_rollback_restores_the_most_recently_archived_of_several_siblings() -> N
         "d": _status("Production", None, PLAIN_ARCHIVED[:3]),
         "e": _status("Sandbox", None, PLAIN_ARCHIVED[:2]),
     }
-    assert lc.restore_target(statuses, exclude="d") == "b"
-    out = lc.rollback(statuses, {n: f"{i}.0.0" for i, n in enumerate("abcde")}, "d", T0 + timedelta(hours=1), "x")
+    assert restore_target(statuses, exclude="d") == "b"
+    out = rollback(statuses, {n: f"{i}.0.0" for i, n in enumerate("abcde")}, "d", T0 + timedelta(hours=1), "x")
     assert out.restored == "b" and out.restored_version == "1.0.0"
     assert statuses["b"].stage == "Production" and statuses["d"].stage == "RolledBack"
     assert statuses["a"].stage == statuses["c"].stage == "Archived"
@@ -124,7 +125,7 @@ def test_rollback_skips_a_sibling_rolled_back_since_its_last_retry() -> None:
         "b": _status("Archived", 30, rolled_back_then_archived),
         "d": _status("Production", None, PLAIN_ARCHIVED[:3]),
     }
-    assert lc.restore_target(statuses, exclude="d") == "a"
+    assert restore_target(statuses, exclude="d") == "a"
     # A retry after that rollback makes it eligible again.
     retried = [
         *rolled_back_then_archived[:4],
@@ -134,11 +135,11 @@ def test_rollback_skips_a_sibling_rolled_back_since_its_last_retry() -> None:
         ("Archived", "Superseded"),
     ]
     statuses["b"] = _status("Archived", 30, retried)
-    assert lc.restore_target(statuses, exclude="d") == "b"
+    assert restore_target(statuses, exclude="d") == "b"
     # Only rolled-back siblings: none to restore.
     statuses = {"b": _status("Archived", 30, rolled_back_then_archived), "d": statuses["d"]}
-    assert lc.restore_target(statuses, exclude="d") is None
-    out = lc.rollback(statuses, {"b": "1.0.0", "d": "2.0.0"}, "d", T0, "x")
+    assert restore_target(statuses, exclude="d") is None
+    out = rollback(statuses, {"b": "1.0.0", "d": "2.0.0"}, "d", T0, "x")
     assert out.reason == "NoRestoreTarget" and statuses["d"].stage == "Production"
 
 
@@ -165,7 +166,7 @@ def test_retry_resets_the_soak_clock_and_the_healthy_count() -> None:
         rolled_back_to="0.9.0",
     )
     retry_at = T0 + timedelta(hours=5)
-    v = view("v1", s, rolled_back, annotations={lc.RETRY_ANNOTATION: "t1"})
+    v = view("v1", s, rolled_back, annotations={RETRY_ANNOTATION: "t1"})
     views, _ = run([v], retry_at)
     st = views[0].status
     # Development, then Sandbox at once (digest present): a new soak from the retry, zero healthy.
@@ -191,7 +192,7 @@ def test_retry_into_development_clears_the_gates_it_left_behind() -> None:
         stage_history=[StageHistoryEntry(stage="RolledBack", at=T0, reason="RolledBack", message="")],
         gates=Gates(sandbox_since=T0, healthy_snapshots=5, pending=[]),
     )
-    views, _ = run([view("v1", s, rolled_back, annotations={lc.RETRY_ANNOTATION: "t1"})], T0 + timedelta(hours=1))
+    views, _ = run([view("v1", s, rolled_back, annotations={RETRY_ANNOTATION: "t1"})], T0 + timedelta(hours=1))
     st = views[0].status
     assert st.stage == "Development"
     assert st.gates is not None

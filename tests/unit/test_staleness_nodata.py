@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modelreg.api.models import PerformanceSnapshotSpec, RegisteredModelSpec
-from modelreg.core import lifecycle as lc
 from modelreg.core.evaluation import evaluate
 from modelreg.core.health import classify_health
+from modelreg.core.lifecycle.snapshots import apply_snapshot
+from modelreg.core.lifecycle.stages import VersionView
 from modelreg.core.policy import Defaults, effective_policy
 from tests.unit.test_lifecycle import DEFAULTS, promote_to_production, run, spec
 
@@ -26,13 +27,13 @@ def test_inconclusive_stream_goes_stale_in_production() -> None:
     healthy = evaluate(snap(1000, {"errorRate": 0.0, "oodRate": 0.0}), policy.rollback_policy)
     few = evaluate(snap(5, {"errorRate": 0.0, "oodRate": 0.0}), policy.rollback_policy)
     assert healthy.verdict == "Healthy" and few.verdict == "Inconclusive"
-    e = lc.apply_snapshot(v, v.status, policy, healthy, "s0", now, now)
+    e = apply_snapshot(v, v.status, policy, healthy, "s0", now, now)
     assert e.status.health == "Healthy"
     status = e.status
     # One Inconclusive snapshot a minute for 20 minutes: the last conclusive one is 20 minutes old.
     for minute in range(1, 21):
         at = now + timedelta(minutes=minute)
-        status = lc.apply_snapshot(v, status, policy, few, f"s{minute}", at, at).status
+        status = apply_snapshot(v, status, policy, few, f"s{minute}", at, at).status
     assert status.last_snapshot is not None and status.last_snapshot.name == "s20"
     assert status.health == "Degraded"
     c = next(c for c in status.conditions if c.type == "Degraded")
@@ -45,10 +46,10 @@ def test_inconclusive_stream_does_not_move_the_stale_recheck() -> None:
     policy = effective_policy(spec(), DEFAULTS)
     few = evaluate(snap(5, {"errorRate": 0.0}), policy.rollback_policy)
     later = now + timedelta(minutes=10)
-    status = lc.apply_snapshot(v, v.status, policy, few, "s1", later, later).status
+    status = apply_snapshot(v, v.status, policy, few, "s1", later, later).status
     assert status.health == "Unknown"
     # Staleness still counts from productionSince, not from the Inconclusive snapshot.
-    views, plan = run([lc.VersionView(**{**v.__dict__, "status": status})], later)
+    views, plan = run([VersionView(**{**v.__dict__, "status": status})], later)
     assert plan.requeue_at == now + timedelta(minutes=15)
     views, _ = run(views, now + timedelta(minutes=15))
     assert views[0].status.health == "Degraded"

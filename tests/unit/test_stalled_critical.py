@@ -10,14 +10,15 @@ from datetime import timedelta
 import pytest
 
 from modelreg.api.models import IncidentRef, PerformanceSnapshotSpec
-from modelreg.core import lifecycle as lc
 from modelreg.core.conditions import get_condition
 from modelreg.core.evaluation import evaluate
+from modelreg.core.lifecycle.snapshots import apply_snapshot
+from modelreg.core.lifecycle.stages import VersionView
 from modelreg.core.policy import effective_policy
 from tests.unit.test_lifecycle import DEFAULTS, cond, promote_to_production, run, spec, view
 
 
-def critical(views: list[lc.VersionView], name: str, mode: str, now, incident: str | None = "fraud-v-1a2b"):
+def critical(views: list[VersionView], name: str, mode: str, now, incident: str | None = "fraud-v-1a2b"):
     """Fold one breaching snapshot into ``name`` (rollback mode ``mode``) and reconcile the model."""
     s = spec(next(v for v in views if v.name == name).spec.version, rollbackPolicy={"mode": mode})
     policy = effective_policy(s, DEFAULTS)
@@ -30,11 +31,11 @@ def critical(views: list[lc.VersionView], name: str, mode: str, now, incident: s
     out = []
     for v in views:
         if v.name == name:
-            v = lc.VersionView(**{**v.__dict__, "spec": s})
-            status = lc.apply_snapshot(v, v.status, policy, bad, "bad-1", now, now).status
+            v = VersionView(**{**v.__dict__, "spec": s})
+            status = apply_snapshot(v, v.status, policy, bad, "bad-1", now, now).status
             if incident:
                 status = status.model_copy(update={"incident": IncidentRef(name=incident, severity="high")})
-            v = lc.VersionView(**{**v.__dict__, "status": status})
+            v = VersionView(**{**v.__dict__, "status": status})
         out.append(v)
     views, _ = run(out, now + timedelta(seconds=1))
     return {v.name: v.status for v in views}
@@ -90,7 +91,7 @@ def test_stall_clears_when_the_version_recovers() -> None:
     )
     v = view("v1", s, by["v1"])
     later = now + timedelta(minutes=2)
-    status = lc.apply_snapshot(v, v.status, policy, good, "good-1", later, later).status
+    status = apply_snapshot(v, v.status, policy, good, "good-1", later, later).status
     views, _ = run([view("v1", s, status)], later)
     assert views[0].status.health == "Healthy"
     assert cond(views[0].status, "Stalled") == ("False", "NotStalled")

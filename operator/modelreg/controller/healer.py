@@ -6,7 +6,7 @@ version's ``rollbackPolicy.mode`` is Automatic. The claim protocol is
 with: a resourceVersion-checked claim (``claimedBy``, ``claimExpiresAt``), so
 of two healers only one wins; a claim not renewed by its expiry may be taken
 over. It then rolls the version back inside the model's serialized reconcile
-(the same :func:`modelreg.core.lifecycle.rollback` the manual annotation
+(the same :func:`modelreg.core.lifecycle.rollback.rollback` the manual annotation
 uses), and after the version statuses and the serving workload are written it
 records the actions and closes the Incident on top of its current status.
 
@@ -28,6 +28,8 @@ from modelreg import metrics
 from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
 from modelreg.controller.store import IncidentRec, parse_time
 from modelreg.core import claims, lifecycle
+from modelreg.core.lifecycle.rollback import rollback
+from modelreg.core.lifecycle.stages import EventType
 from modelreg.core.policy import effective_policy
 from modelreg.healing import Claim, ClaimError, Healing
 
@@ -164,7 +166,7 @@ class Healer:
                     )
                 )
             else:
-                outcome = lifecycle.rollback(statuses, versions, name, now, f"incident {rec.name}")
+                outcome = rollback(statuses, versions, name, now, f"incident {rec.name}")
                 metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
                 if outcome.restored is None:
                     remediation.phase, remediation.reason = "Failed", "NoRestoreTarget"
@@ -232,7 +234,7 @@ class Healer:
         if remediation.phase == "Remediated" and remediation.opened_at is not None:
             metrics.breach_to_remediated.observe(max(0.0, (now - remediation.opened_at).total_seconds()))
         reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"
-        kind_type: lifecycle.EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
+        kind_type: EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
         summary = "; ".join(f"{a.action}: {a.result} {a.message}".strip() for a in remediation.actions)
         await self.engine.post_event(
             ns,

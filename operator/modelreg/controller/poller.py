@@ -1,6 +1,8 @@
 """The thin shell of MetricSource polling (docs/metricsource.md): HTTP to Prometheus and Kubernetes writes.
 
-Every decision is in :mod:`modelreg.core.metricsource`; this module does I/O:
+Every decision is in :mod:`modelreg.core.metricpoll` (what to query, which snapshot or
+condition to write) and :mod:`modelreg.core.metricsource` (the value rules); this module
+runs the queries the plan asks for and applies the decision:
 
 - One timer per monitored live version on the engine's work queue (key
   ``("poll", namespace, name)``); the queue's run only plans the window and
@@ -32,13 +34,13 @@ from urllib.parse import quote
 
 import aiohttp
 from prometheus_client import Counter, Histogram
-from pydantic import ValidationError
 
-from modelreg import API_VERSION, GROUP, VERSION
-from modelreg.api.models import Condition, EffectiveMonitoring, MetricSourceSpec
+from modelreg import GROUP, VERSION
+from modelreg.api.models import EffectiveMonitoring, MetricSourceSpec
+from modelreg.core import metricpoll
 from modelreg.core import metricsource as ms
-from modelreg.core.conditions import get_condition, set_condition
 from modelreg.core.durations import parse_duration
+from modelreg.core.lifecycle.stages import Event
 from modelreg.kube.client import ApiError, path_for
 
 if TYPE_CHECKING:
@@ -48,8 +50,6 @@ log = logging.getLogger("modelreg.poller")
 
 MS_PLURAL = "metricsources"
 FIELD_MANAGER = "modelreg-metrics"
-LABEL_SOURCE = "modelreg.io/metric-source"
-LABEL_REGISTERED_MODEL = "modelreg.io/registered-model"
 #: Seconds between probes of a MetricSource.
 PROBE_SECONDS = 60.0
 #: Seconds a Secret's token or a ConfigMap's CA is kept before it is read again.
@@ -70,10 +70,6 @@ WINDOWS = Counter(
     "Windows polled from MetricSources, by outcome (Written, Exists, or the MetricsAvailable reason)",
     ["outcome"],
 )
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _now() -> datetime:
@@ -110,7 +106,7 @@ class Poller:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tokens: dict[tuple[str, str, str], _Cached] = {}
         self._cas: dict[tuple[str, str, str], _Cached] = {}
-        self._references: dict[tuple[Any, ...], ms.Buckets] = {}
+        self._references: dict[metricpoll.ReferenceKey, ms.Buckets] = {}
         self._session: aiohttp.ClientSession | None = None
         self._informer: Any = None
         self.latencies: list[float] = []  # query round trips (s), newest last, bounded
@@ -243,36 +239,39 @@ class Poller:
             self.engine.queue.call_later(1.0, ("poll", ns, name))
             return
         mon, stage = self._monitoring(body)
-        if mon is None or stage not in mon.stages:
-            # Not polled (re-armed by on_model when its spec or stage changes): the condition goes.
-            conditions = (body.get("status") or {}).get("conditions") or []
-            if any(c.get("type") == ms.CONDITION_TYPE for c in conditions):
-                self._spawn(self._drop_condition(ns, name))
-            return
-        interval = int(parse_duration(mon.interval).total_seconds())
-        window = int(parse_duration(mon.window).total_seconds())
-        delay = int(parse_duration(mon.evaluation_delay).total_seconds())
         history = (body.get("status") or {}).get("stageHistory") or []
         since = _parse_ts(history[-1].get("at")) if history else None
         now = time.time()
-        plan = ms.plan_window(now=now, interval=interval, window=window, delay=delay, stage_since=since)
+        polled = metricpoll.window_for(mon, stage, since, now)
+        if mon is None or polled is None:
+            # Not polled (re-armed by on_model when its spec or stage changes): the condition goes.
+            if metricpoll.drop_condition(body) is not None:
+                self._spawn(self._drop_condition(ns, name))
+            return
+        timing, plan = polled
         self.engine.queue.call_later(max(0.0, plan.next_at - now), ("poll", ns, name))
         if not plan.write or self._done.get(key) == plan.t or key in self._inflight:
             return
         self._inflight.add(key)
-        self._spawn(self._poll(ns, name, mon, plan, interval, delay))
+        self._spawn(self._poll(ns, name, mon, plan, timing))
 
     async def _poll(
-        self, ns: str, name: str, mon: EffectiveMonitoring, plan: ms.WindowPlan, interval: int, delay: int
+        self, ns: str, name: str, mon: EffectiveMonitoring, plan: ms.WindowPlan, timing: metricpoll.Timing
     ) -> None:
         key = (ns, name)
         try:
-            if not ms.still_current(plan.t, interval, delay, time.time()):
+            if not ms.still_current(plan.t, timing.interval, timing.delay, time.time()):
                 return  # skipped, never queued
-            failure = await self._poll_window(ns, name, mon, plan)
-            if failure is not None:
-                WINDOWS.labels(failure.reason).inc()
-            await self._set_condition(ns, name, failure)
+            body = self.engine.store.model(ns, name)
+            if body is None:
+                return
+            decision = await self._run(self._plan(ns, name, body, mon, plan))
+            if decision.snapshot is not None:
+                await self._create(ns, decision.snapshot)
+                self._done[key] = plan.t
+            if decision.failure is not None:
+                WINDOWS.labels(decision.failure.reason).inc()
+            await self._set_condition(ns, name, decision.failure)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -280,52 +279,52 @@ class Poller:
         finally:
             self._inflight.discard(key)
 
-    async def _poll_window(
-        self, ns: str, name: str, mon: EffectiveMonitoring, plan: ms.WindowPlan
-    ) -> ms.Failure | None:
-        """Query, build and create the window's snapshot; the failure that prevented it, if any."""
-        body = self.engine.store.model(ns, name)
-        if body is None:
-            return None
-        source_name = mon.source_ref.name
-        source = self.sources.get((ns, source_name))
-        if source is None:
-            return ms.Failure("SourceNotFound", f"MetricSource {source_name} not found in {ns}")
-        try:
-            src = MetricSourceSpec.model_validate(source.get("spec") or {})
-        except ValidationError as err:
-            return ms.Failure("SourceNotReady", f"MetricSource {source_name}: {err.errors()[0]['msg']}")
-        problems = ms.template_problems(src.queries)
-        if problems:
-            return ms.Failure("SourceNotReady", f"MetricSource {source_name}: InvalidTemplate: {problems[0]}")
+    def _plan(
+        self, ns: str, name: str, body: JSON, mon: EffectiveMonitoring, plan: ms.WindowPlan
+    ) -> metricpoll.PollPlan:
         spec = body.get("spec") or {}
-        values = {
-            "namespace": ns,
-            "modelName": str(spec.get("modelName", "")),
-            "version": str(spec.get("version", "")),
-            "registeredModel": name,
-        }
-        fields = {k: v for k, v in ms.query_fields(src.queries).items() if k != "featureHistogram"}
-        rendered = {f: ms.render(t, values, window_seconds=plan.window, field_name=f) for f, t in fields.items()}
-        try:
-            answers = await asyncio.gather(*(self.query(ns, src, q, plan.t) for q in rendered.values()))
-        except SourceError as err:
-            return err.failure
-        results = dict(zip(rendered, answers, strict=True))
-        outcome = ms.snapshot_values(results)
-        if outcome.failure is not None:
-            return outcome.failure
+        version = metricpoll.Version(
+            namespace=ns,
+            name=name,
+            model_name=str(spec.get("modelName", "")),
+            version=str(spec.get("version", "")),
+            uid=str(body["metadata"].get("uid", "")),
+        )
+        source = self.sources.get((ns, mon.source_ref.name))
+        return metricpoll.plan_poll(version, mon, source, plan, self._references)
 
-        features: list[dict[str, Any]] = []
-        if mon.features and src.queries.feature_histogram:
+    async def _run(self, plan: metricpoll.PollPlan) -> metricpoll.PollDecision:
+        """Run the plan's queries, batch by batch, until it decides; an unanswered query ends it."""
+        answers: dict[str, metricpoll.Answer] = {}
+        while True:
+            step = metricpoll.next_step(plan, answers)
+            if isinstance(step, metricpoll.PollDecision):
+                return step
+            assert plan.source is not None
             try:
-                features = await self._features(ns, src, mon, values, plan, rendered, outcome)
+                answers.update(await self._batch(plan.version.namespace, plan.source, step))
             except SourceError as err:
-                return err.failure
-        elif mon.features:
-            outcome.invalid.extend(f"feature:{f}" for f in mon.features)
+                return metricpoll.PollDecision(failure=err.failure)
 
-        snapshot = self._snapshot_body(ns, name, body, source_name, plan, rendered, outcome, features)
+    async def _batch(
+        self, ns: str, src: MetricSourceSpec, batch: metricpoll.QueryBatch
+    ) -> dict[str, metricpoll.Answer]:
+        if batch.concurrent:
+            answers = await asyncio.gather(*(self._answer(ns, src, q) for q in batch.queries))
+            return dict(zip((q.field for q in batch.queries), answers, strict=True))
+        return {q.field: await self._answer(ns, src, q) for q in batch.queries}
+
+    async def _answer(self, ns: str, src: MetricSourceSpec, q: metricpoll.Query) -> metricpoll.Answer:
+        """One query's parsed answer; a value that fails to parse raises like a failed request."""
+        if not q.buckets:
+            return await self.query(ns, src, q.promql, q.at)
+        buckets = ms.parse_buckets(await self._query_data(ns, src, q.promql, q.at))
+        if q.cache_key is not None and isinstance(buckets, ms.Buckets):
+            self._references[q.cache_key] = buckets
+        return buckets
+
+    async def _create(self, ns: str, snapshot: JSON) -> None:
+        """Create the window's snapshot; AlreadyExists (another replica, an earlier run) is success."""
         try:
             _, created = await self.client.create(path_for(GROUP, VERSION, "performancesnapshots", ns), snapshot)
             WINDOWS.labels("Written" if created else "Exists").inc()
@@ -333,134 +332,20 @@ class Poller:
             if err.not_found or err.forbidden:
                 log.warning("cannot create snapshot %s/%s: %s", ns, snapshot["metadata"]["name"], err)
             raise
-        self._done[(ns, name)] = plan.t
-        return None
-
-    async def _features(
-        self,
-        ns: str,
-        src: MetricSourceSpec,
-        mon: EffectiveMonitoring,
-        values: dict[str, str],
-        plan: ms.WindowPlan,
-        rendered: dict[str, str],
-        outcome: ms.SnapshotValues,
-    ) -> list[dict[str, Any]]:
-        template = src.queries.feature_histogram or ""
-        ref = mon.drift_reference
-        features: list[dict[str, Any]] = []
-        for feature in mon.features:
-            current_q = ms.render(
-                template, {**values, "feature": feature}, window_seconds=plan.window, field_name="featureHistogram"
-            )
-            rendered[f"feature:{feature}"] = current_q
-            current = ms.parse_buckets(await self._query_data(ns, src, current_q, plan.t))
-            reference: Any = ms.NO_DATA
-            if ref is not None:
-                ref_end = int(ref.end.timestamp())
-                ref_window = max(1, ref_end - int(ref.start.timestamp()))
-                ref_values = {**values, "feature": feature, "version": ref.version or values["version"]}
-                ref_q = ms.render(template, ref_values, window_seconds=ref_window, field_name="featureHistogram")
-                rendered[f"reference:{feature}"] = ref_q
-                cache_key = (ns, src.prometheus.url, ref_q, ref_end)
-                reference = self._references.get(cache_key)
-                if reference is None:
-                    reference = ms.parse_buckets(await self._query_data(ns, src, ref_q, ref_end))
-                    if isinstance(reference, ms.Buckets):
-                        self._references[cache_key] = reference  # a past window does not move
-            for part in (current, reference):
-                if isinstance(part, ms.Failure):
-                    raise SourceError(part)
-                if isinstance(part, ms.Ambiguous):
-                    raise SourceError(
-                        ms.Failure(
-                            "AmbiguousQuery",
-                            f"queries.featureHistogram ({feature}) returned {part.series} series "
-                            "that differ in labels other than le",
-                        )
-                    )
-            if current is ms.NO_DATA or reference is ms.NO_DATA:
-                outcome.no_data.append(f"feature:{feature}")
-                continue
-            if not isinstance(current, ms.Buckets) or not isinstance(reference, ms.Buckets):
-                outcome.invalid.append(f"feature:{feature}")
-                continue
-            hist = ms.feature_histogram(feature, current, reference)
-            if hist is None:
-                outcome.invalid.append(f"feature:{feature}")
-                continue
-            features.append(hist.wire())
-        return features
-
-    def _snapshot_body(
-        self,
-        ns: str,
-        name: str,
-        body: JSON,
-        source_name: str,
-        plan: ms.WindowPlan,
-        rendered: dict[str, str],
-        outcome: ms.SnapshotValues,
-        features: list[dict[str, Any]],
-    ) -> JSON:
-        source: JSON = {"metricSource": source_name, "queries": rendered}
-        if outcome.no_data:
-            source["noData"] = outcome.no_data
-        if outcome.invalid:
-            source["invalid"] = outcome.invalid
-        spec: JSON = {
-            "modelRef": {"name": name},
-            "window": {"start": _iso(plan.t - plan.window), "end": _iso(plan.t)},
-            "sampleCount": outcome.sample_count,
-            "source": source,
-        }
-        if outcome.metrics:
-            spec["metrics"] = outcome.metrics
-        if features:
-            spec["drift"] = {"features": features}
-        meta = body["metadata"]
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "PerformanceSnapshot",
-            "metadata": {
-                "name": ms.snapshot_name(name, plan.t),
-                "namespace": ns,
-                "labels": {LABEL_SOURCE: source_name, LABEL_REGISTERED_MODEL: ms.label_value(name)},
-                "ownerReferences": [
-                    {
-                        "apiVersion": API_VERSION,
-                        "kind": "RegisteredModel",
-                        "name": name,
-                        "uid": meta.get("uid", ""),
-                    }
-                ],
-            },
-            "spec": spec,
-        }
 
     async def _set_condition(self, ns: str, name: str, failure: ms.Failure | None) -> None:
         body = self.engine.store.model(ns, name)
         if body is None:
             return
-        raw = (body.get("status") or {}).get("conditions") or []
-        conditions = [Condition.model_validate(c) for c in raw if c.get("type") == ms.CONDITION_TYPE]
-        change = ms.metrics_condition(conditions, failure, _now(), body["metadata"].get("generation"))
-        if change.conditions is None:
+        write = metricpoll.condition_write(ns, name, body, failure, _now())
+        if write is None:
             return
-        cond = get_condition(change.conditions, ms.CONDITION_TYPE)
-        assert cond is not None
-        patch = {
-            "apiVersion": API_VERSION,
-            "kind": "RegisteredModel",
-            "metadata": {"name": name, "namespace": ns},
-            "status": {"conditions": [cond.wire()]},
-        }
         path = path_for(GROUP, VERSION, "registeredmodels", ns, name) + "/status"
         try:
             out = await self.client.request(
                 "PATCH",
                 path,
-                body=patch,
+                body=write.patch,
                 params={"fieldManager": FIELD_MANAGER, "force": "true"},
                 content_type="application/apply-patch+yaml",
             )
@@ -469,21 +354,15 @@ class Poller:
                 return
             raise
         self.engine.store.upsert_model(out)
-        if change.event_reason:
-            await self._event(ns, name, body, change)
+        if write.change.event_reason:
+            await self._event(ns, name, body, write.change)
 
     async def _drop_condition(self, ns: str, name: str) -> None:
         """Remove MetricsAvailable from a version that is no longer polled (a JSON patch that tests the index)."""
-        body = self.engine.store.model(ns, name)
-        conditions = ((body or {}).get("status") or {}).get("conditions") or []
-        index = next((i for i, c in enumerate(conditions) if c.get("type") == ms.CONDITION_TYPE), None)
-        if index is None:
+        ops = metricpoll.drop_condition(self.engine.store.model(ns, name))
+        if ops is None:
             return
         path = path_for(GROUP, VERSION, "registeredmodels", ns, name) + "/status"
-        ops = [
-            {"op": "test", "path": f"/status/conditions/{index}/type", "value": ms.CONDITION_TYPE},
-            {"op": "remove", "path": f"/status/conditions/{index}"},
-        ]
         try:
             out = await self.client.json_patch(path, ops)
         except ApiError as err:
@@ -493,9 +372,7 @@ class Poller:
         self.engine.store.upsert_model(out)
 
     async def _event(self, ns: str, name: str, body: JSON, change: ms.ConditionChange) -> None:
-        from modelreg.core import lifecycle
-
-        event = lifecycle.Event(name, change.event_type, f"Metrics{change.event_reason}", change.event_message)
+        event = Event(name, change.event_type, f"Metrics{change.event_reason}", change.event_message)
         await self.engine.post_event(ns, None, event, uid=str(body["metadata"].get("uid", "")) or None)
 
     # --- HTTP -------------------------------------------------------------------------------
@@ -618,41 +495,14 @@ class Poller:
         body = self.sources.get((ns, name))
         if body is None:
             return
-        failure: ms.Failure | None = None
-        try:
-            src = MetricSourceSpec.model_validate(body.get("spec") or {})
-        except ValidationError as err:
-            e = err.errors()[0]
-            failure = ms.Failure("InvalidSpec", f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}")
-        else:
-            problems = ms.template_problems(src.queries)
-            if problems:
-                failure = ms.Failure("InvalidTemplate", "; ".join(problems))
-            else:
-                try:
-                    outcome = await self.query(ns, src, ms.PROBE_QUERY, time.time())
-                    if outcome != ms.Sample(1.0):
-                        failure = ms.Failure("QueryError", "vector(1) did not answer 1")
-                except SourceError as err:
-                    failure = err.failure
-        now = _now()
-        raw = (body.get("status") or {}).get("conditions") or []
-        conditions = [Condition.model_validate(c) for c in raw]
-        if failure is None:
-            conditions = set_condition(conditions, "Ready", True, "Probed", "vector(1) answered", now)
-        else:
-            conditions = set_condition(
-                conditions, "Ready", False, failure.reason, ms.truncate_utf8(failure.message), now
-            )
-        status = {
-            "observedGeneration": body["metadata"].get("generation"),
-            "conditions": [c.wire() for c in conditions],
-            "lastProbe": {
-                "at": _iso(now.timestamp()),
-                "ok": failure is None,
-                "message": "vector(1) answered" if failure is None else f"{failure.reason}: {failure.message}"[:1024],
-            },
-        }
+        src = metricpoll.probe_spec(body)
+        failure = src if isinstance(src, ms.Failure) else None
+        if isinstance(src, MetricSourceSpec):
+            try:
+                failure = metricpoll.probe_answer(await self.query(ns, src, ms.PROBE_QUERY, time.time()))
+            except SourceError as err:
+                failure = err.failure
+        status = metricpoll.probe_status(body, failure, _now())
         try:
             out = await self.client.merge_patch(
                 path_for(GROUP, VERSION, MS_PLURAL, ns, name) + "/status", {"status": status}

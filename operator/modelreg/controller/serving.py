@@ -21,7 +21,7 @@ from typing import Any
 from modelreg.api.models import CanaryStatus, RegisteredModelStatus
 from modelreg.core import serving as core
 from modelreg.core.conditions import get_condition
-from modelreg.core.lifecycle import Event, EventType, VersionView
+from modelreg.core.lifecycle.stages import Event, EventType, VersionView
 from modelreg.kube.client import ApiError, KubeClient, path_for
 
 log = logging.getLogger("modelreg.serving")

@@ -1,4 +1,8 @@
-"""One helper for metav1.Condition lists (kstatus style), used everywhere."""
+"""One helper for metav1.Condition lists (kstatus style), used everywhere.
+
+Lists are never mutated: each function returns a new list. Setting a condition whose
+status is unchanged keeps its lastTransitionTime; a changed status moves it to ``now``.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,11 @@ RM_CONDITION_TYPES = (
 
 def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
+
+
+def remove_condition(conditions: list[Condition], type_: str) -> list[Condition]:
+    """Return a new list without ``type_`` (the others keep their order)."""
+    return [c for c in conditions if c.type != type_]
 
 
 def is_true(conditions: list[Condition], type_: str) -> bool:
@@ -49,6 +58,6 @@ def set_condition(
         last_transition_time=since,
         observed_generation=generation,
     )
-    out = [c for c in conditions if c.type != type_] + [new]
+    out = [*remove_condition(conditions, type_), new]
     order = {t: i for i, t in enumerate(RM_CONDITION_TYPES)}
     return sorted(out, key=lambda c: (order.get(c.type, len(order)), c.type))

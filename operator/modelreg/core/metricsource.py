@@ -1,7 +1,8 @@
 """Pulling snapshots from Prometheus, decided without I/O (docs/metricsource.md).
 
-The poller is "decide, then do": this module holds every rule, the thin shell
-in :mod:`modelreg.controller.poller` only does HTTP and Kubernetes writes.
+The poller is "decide, then do": this module holds the rules, :mod:`modelreg.core.metricpoll`
+plans each poll with them, and the thin shell in :mod:`modelreg.controller.poller` only does
+HTTP and Kubernetes writes.
 
 - Templates: :func:`template_problems` finds unknown ``{{placeholders}}``;
   :func:`render` fills the known ones, escaping values for PromQL string
