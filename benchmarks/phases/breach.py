@@ -39,7 +39,7 @@ class Breach:
         others = [v for v in versions if (v[0], v[1]) not in chosen_set]
         stop = asyncio.Event()
         bg_count = [0]
-        w = ctx.open_window(self.name)
+        w = await ctx.open_window(self.name)
         bg = asyncio.create_task(healthy_background(ctx, stop, others, bg_count))
         names: list[str] = []
         keys: list[tuple[str, str, str]] = []
@@ -69,7 +69,7 @@ class Breach:
         await ctx.op.wait_settled()
         await asyncio.sleep(sizes.settle_seconds)
         cpu = ctx.cpu_delta(cpu0, time.monotonic() - t0)
-        ctx.close_window(self.name, snapshots=bg_count[0])
+        await ctx.close_window(self.name, snapshots=bg_count[0])
         w.extra["keys"] = [(ns, rm, s, seen.incident_of.get(s, ("", 0))[0]) for ns, rm, s in keys]
         w.extra["n"] = n
         lat = [seen.incident_of[s][1] - seen.sent[s] for s in names if s in seen.incident_of]

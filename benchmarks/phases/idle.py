@@ -17,7 +17,7 @@ class Idle:
         await ctx.op.wait_settled(timeout=120)
         await asyncio.sleep(ctx.sizes.settle_seconds)
         ctx.log(self.name, f"{ctx.sizes.idle_seconds:g}s with nothing to do")
-        ctx.open_window(self.name)
+        await ctx.open_window(self.name)
         await asyncio.sleep(ctx.sizes.idle_seconds)
-        ctx.close_window(self.name)
+        await ctx.close_window(self.name)
         return []

@@ -21,7 +21,7 @@ class Remediation:
             return []
         stop = asyncio.Event()
         bg_count = [0]
-        w = ctx.open_window(self.name)
+        w = await ctx.open_window(self.name)
         bg = asyncio.create_task(healthy_background(ctx, stop, ctx.fleet.versions, bg_count))
         names: dict[str, tuple[str, str, str, str]] = {}
 
@@ -56,7 +56,7 @@ class Remediation:
         await ctx.op.wait_settled()
         await asyncio.sleep(sizes.settle_seconds)
         cpu = ctx.cpu_delta(cpu0, time.monotonic() - t0)
-        ctx.close_window(self.name, snapshots=bg_count[0])
+        await ctx.close_window(self.name, snapshots=bg_count[0])
         w.extra["keys"] = [(s, *pair, seen.incident_of.get(s, ("", 0))[0]) for s, pair in names.items()]
         w.extra["n"] = n
         lat: list[float] = []

@@ -55,7 +55,7 @@ class Restart:
             f"stopping the operator ({len(rms0)} versions, {len(seen.live_snaps)} snapshots, {inc0} incidents present)",
         )
         await asyncio.to_thread(op.stop)
-        ctx.open_window(self.name)
+        await ctx.open_window(self.name)
         offset = clu.audit_size(ctx.cluster) if ctx.cluster.private else 0
         since = time.time()
         t0 = op.start()
@@ -74,7 +74,7 @@ class Restart:
             + (f"{t_snaps - t0:.2f}s" if t_snaps else "?"),
         )
         await asyncio.sleep(ctx.sizes.settle_seconds)
-        ctx.close_window(self.name)
+        await ctx.close_window(self.name)
         rss, hwm = op.mem_mib()
         # Ready means handling new events too (Kopf's index wait once held them back for
         # tens of seconds after everything listed had been reconciled): a new snapshot.

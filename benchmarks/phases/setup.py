@@ -38,7 +38,7 @@ class Setup:
             fleet.pairs.append((model, f"{model}-v1", f"{model}-v2", f"{model}-api"))
 
         t0 = time.monotonic()
-        ctx.open_window(self.name)
+        await ctx.open_window(self.name)
         deployments = path("deployments", rem, group="apps", version="v1")
         jobs: list[Callable[[], Awaitable[Any]]] = [
             partial(kube.create, path("registeredmodels", ns), version_body(n, m, "1.0.0", "IncidentOnly"))
@@ -93,7 +93,7 @@ class Setup:
             )
         feeder.cancel()
         await ctx.op.wait_settled(progress=lambda m: ctx.log(self.name, m))
-        ctx.close_window(self.name)
+        await ctx.close_window(self.name)
         took = time.monotonic() - t0
         ctx.report.details["setup"] = {
             "versions": sizes.versions,

@@ -70,7 +70,7 @@ class Soak:
             )
             await op.wait_settled(timeout=300)
         ctx.log(self.name, f"{sizes.soak_rate:g}/s for {sizes.soak_minutes:g} min")
-        ctx.open_window(self.name)
+        await ctx.open_window(self.name)
         sampling = asyncio.create_task(sampler())
         reporting = asyncio.create_task(progress())
         settled = True
@@ -87,7 +87,7 @@ class Soak:
             reporting.cancel()
             await sampling
         samples.append((samples[-1][0] + 0.1, op.mem_mib()[0]))
-        ctx.close_window(self.name, snapshots=len(names))
+        await ctx.close_window(self.name, snapshots=len(names))
         lat = [seen.evaluated[s] - seen.sent[s] if s in seen.evaluated else math.inf for s in names]
         start, end = samples[0][1], samples[-1][1]
         growth = end - start

@@ -28,7 +28,7 @@ class Throughput:
         for rate in sizes.step_rates():
             names: list[str] = []
             wname = f"step-{rate:g}"
-            ctx.open_window(wname)
+            await ctx.open_window(wname)
 
             async def one(i: int, names: list[str] = names) -> None:
                 ns, rm, _ = versions[i % len(versions)]
@@ -44,7 +44,7 @@ class Throughput:
             wall = time.monotonic() - t0
             cpu = ctx.cpu_delta(cpu0, wall)
             await ctx.op.wait_settled(timeout=120)
-            ctx.close_window(wname, snapshots=len(names))
+            await ctx.close_window(wname, snapshots=len(names))
             lat = [seen.evaluated[s] - seen.sent[s] if s in seen.evaluated else math.inf for s in names]
             achieved = count / sent_for if sent_for > 0 else 0.0
             p50, p99 = pct(lat, 50), pct(lat, 99)
@@ -98,7 +98,7 @@ class Throughput:
         """B snapshots as fast as possible until all are evaluated."""
         sizes, seen, versions = ctx.sizes, ctx.seen, ctx.fleet.versions
         names: list[str] = []
-        ctx.open_window("burst")
+        await ctx.open_window("burst")
 
         async def burst_one(i: int) -> Any:
             ns, rm, _ = versions[i % len(versions)]
@@ -112,7 +112,7 @@ class Throughput:
         await ctx.drive.wait_for(self.name, "burst evaluation", lambda: seen.evaluated_of(names), 600)
         cpu = ctx.cpu_delta(cpu0, time.monotonic() - t0)
         await ctx.op.wait_settled(timeout=120)
-        ctx.close_window("burst", snapshots=len(names))
+        await ctx.close_window("burst", snapshots=len(names))
         ends = [seen.evaluated[s] for s in names if s in seen.evaluated]
         drain = (max(ends) - t0) if len(ends) == len(names) else math.inf
         ctx.report.details["burst"] = {

@@ -120,3 +120,16 @@ def test_top_frames_of_collapsed_stacks(tmp_path: Path) -> None:
     assert top["samples"] == 4
     assert top["self"][0] == ("work (b.py)", 75.0)
     assert top_frames(tmp_path / "missing.txt") == {}
+
+
+def test_apiserver_writes_sum_the_write_verbs_of_every_client() -> None:
+    metrics = "\n".join(
+        [
+            "# HELP apiserver_request_total Counter of apiserver requests",
+            'apiserver_request_total{code="201",resource="incidents",verb="POST"} 3',
+            'apiserver_request_total{code="200",resource="incidents",verb="PATCH"} 2.5',
+            'apiserver_request_total{code="200",resource="incidents",verb="LIST"} 100',
+            'apiserver_request_total{code="200",resource="pods",verb="DELETE"} 1',
+        ]
+    )
+    assert clu.apiserver_writes(metrics) == 6.5
