@@ -122,7 +122,7 @@ class Throughput:
             "evaluated_per_s": round(len(names) / drain, 1) if drain else None,
             "cpu_cores": cpu,
         }
-        return [
+        figures = [
             Figure(
                 f"burst of {len(names)} drained in",
                 round(drain, 2),
@@ -131,3 +131,8 @@ class Throughput:
                 note=f"{len(names) / drain:.0f}/s; created in {created:.1f}s" if math.isfinite(drain) else "",
             )
         ]
+        # Both as fast as the API server allows: the burst's drain rate against the floor's.
+        times = ratio(len(names) / drain if drain > 0 else 0.0, ctx.floors.writes_per_s)
+        if times is not None:
+            figures.append(Figure("burst drain snapshots/s / floor snapshots/s", times, "x", "-"))
+        return figures
