@@ -1,8 +1,8 @@
 """A minimal asyncio Kubernetes client for the benchmark: aiohttp, no framework.
 
-Used both as the benchmark's driver (bulk set-up, paced snapshot creation,
-watches that timestamp what the operator writes) and as the "floor" client
-that does by hand the API work the operator does per breach.
+The benchmark's one API client: its driver (CRDs, bulk set-up, paced snapshot
+creation, watches that timestamp what the operator writes, the API server's
+/metrics on a shared cluster) and the bare client of the two floors.
 """
 
 from __future__ import annotations

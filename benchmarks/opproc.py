@@ -1,27 +1,20 @@
-"""The operator under test: ``python -m modelreg.cli.main run`` as a separate process."""
+"""The operator under test: ``python -m modelreg.cli.main run`` as a separate process, and /proc readings."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.integration.kit import OperatorProcess
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_mem_kib(pid: int) -> tuple[int, int]:
@@ -71,49 +64,48 @@ _METRIC = re.compile(r"^(?P<name>[a-zA-Z_:][\w:]*)(?:\{[^}]*\})? (?P<value>\S+)$
 
 @dataclass
 class OperatorProc:
+    """The shared :class:`OperatorProcess` launcher, plus what the benchmark reads from it:
+    start and live times, its work queue (metrics), memory and CPU (/proc)."""
+
     kubeconfig: Path
     log_path: Path
     workers: int
     identity: str = "bench-operator"
     extra: tuple[str, ...] = ()
     module: str = "modelreg.cli.main"
-    proc: subprocess.Popen[bytes] | None = None
-    metrics_port: int = 0
-    liveness_port: int = 0
+    process: OperatorProcess = field(init=False)
     started_at: float = 0.0
     starts: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.process = OperatorProcess(
+            kubeconfig=self.kubeconfig,
+            log_path=self.log_path,
+            identity=self.identity,
+            extra_args=("--workers", str(self.workers), *self.extra),
+            module=self.module,
+        )
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc
 
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
+    @property
+    def metrics_port(self) -> int:
+        return self.process.metrics_port
+
+    @property
+    def liveness_port(self) -> int:
+        return self.process.liveness_port
+
     def start(self) -> float:
-        self.metrics_port, self.liveness_port = free_port(), free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
-        log = self.log_path.open("ab")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                self.module,
-                "run",
-                "--metrics-port",
-                str(self.metrics_port),
-                "--liveness-port",
-                str(self.liveness_port),
-                "--identity",
-                self.identity,
-                "--workers",
-                str(self.workers),
-                *self.extra,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        log.close()
+        self.process.spawn()
         self.starts.append(self.started_at)
         return self.started_at
 
@@ -195,17 +187,8 @@ class OperatorProc:
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds(self.pid)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+    def stop(self) -> None:
+        self.process.stop()
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.process.log_tail(lines)

@@ -38,8 +38,8 @@ from kubernetes.client.rest import ApiException
 
 from modelreg.devcluster import DevCluster, DevClusterError
 from modelreg.kube.crds import install_crds
-from tests.integration.conftest import REPO, OperatorProcess, free_port
-from tests.integration.kit import Cluster, wait_for, wait_operator_live
+from tests.integration.conftest import REPO
+from tests.integration.kit import Cluster, OperatorProcess, free_port, wait_for, wait_operator_live
 
 FAULTS_DIR = Path(__file__).parent
 #: The user the suite's operators authenticate as (a client certificate in system:masters), so
@@ -334,7 +334,7 @@ class FaultOperator(OperatorProcess):
     the same identity and arguments (a pod restart).
     """
 
-    env_extra: dict[str, str] = field(default_factory=dict)
+    module: str = "tests.faults.launcher"
     control: Path | None = None
     writelog: Path | None = None
     starts: int = 0
@@ -346,9 +346,7 @@ class FaultOperator(OperatorProcess):
         """A warm spare: imports done, waiting on stdin for the word to start."""
         metrics_port, liveness_port = free_port(), free_port()
         env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "PYTHONUNBUFFERED": "1",
+            **self.environment(),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "MODELREG_FAULT_STANDBY": "1",
             **self.env_extra,
@@ -359,19 +357,7 @@ class FaultOperator(OperatorProcess):
             env["MODELREG_FAULT_WRITELOG"] = str(self.writelog)
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.faults.launcher",
-                    "run",
-                    "--metrics-port",
-                    str(metrics_port),
-                    "--liveness-port",
-                    str(liveness_port),
-                    "--identity",
-                    self.identity,
-                    *self.extra_args,
-                ],
+                self.argv(metrics_port, liveness_port),
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,9 +1,21 @@
-"""Helpers for end-to-end tests: manifests, reads, and waiting on conditions."""
+"""The harness the tests and the benchmarks share: manifests, the operator as a process, waiting.
+
+``OperatorProcess`` is how both start ``modelreg run`` (the fault suite through its own
+launcher module, the benchmark wrapped with its metrics and /proc readings); ``model_body``
+and ``snapshot_body`` are the manifests both create.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -37,8 +49,6 @@ def wait_http_ready(
     proc: Any, url: str, timeout: float, tail: Callable[[], str], interval: float, what: str = "operator"
 ) -> None:
     """Until ``url`` answers 200 while ``proc`` runs; ``tail()`` (its log) in the error if it exits or times out."""
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -56,6 +66,90 @@ def wait_http_ready(
 def wait_operator_live(proc: Any, liveness_port: int, timeout: float, tail: Callable[[], str], interval: float) -> None:
     """Until the operator process answers on /healthz; its log tail if it exits or times out."""
     wait_http_ready(proc, f"http://127.0.0.1:{liveness_port}/healthz", timeout, tail, interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class OperatorProcess:
+    """`modelreg run` as a separate process, as in production.
+
+    ``module`` is what runs as ``python -m MODULE run ...`` (a test launcher with fault hooks,
+    or a patched operator to compare); ``env_extra`` is added to the environment.
+    """
+
+    kubeconfig: Path
+    log_path: Path
+    identity: str
+    extra_args: tuple[str, ...] = ()
+    module: str = "modelreg.cli.main"
+    env_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0
+    liveness_port: int = 0
+
+    def argv(self, metrics_port: int, liveness_port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            self.module,
+            "run",
+            "--metrics-port",
+            str(metrics_port),
+            "--liveness-port",
+            str(liveness_port),
+            "--identity",
+            self.identity,
+            *self.extra_args,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.env_extra}
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the process on two free ports and return at once (``start`` waits until it is live)."""
+        self.metrics_port, self.liveness_port = free_port(), free_port()
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv(self.metrics_port, self.liveness_port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+            )
+        return self.proc
+
+    def start(self, timeout: float = 60.0) -> OperatorProcess:
+        proc = self.spawn()
+        wait_operator_live(proc, self.liveness_port, timeout, self.log_tail, interval=0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
 
 
 def model_body(name: str, model_name: str, version: str, **spec: Any) -> dict[str, Any]:

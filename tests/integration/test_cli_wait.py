@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, snapshot_body
+from tests.integration.kit import Cluster, OperatorProcess, snapshot_body
 
 BIN = Path(sys.executable).parent
 NO_WAIT = {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApproval": False}

@@ -26,8 +26,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.conftest import REPO, OperatorProcess
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.conftest import REPO
+from tests.integration.kit import Cluster, OperatorProcess, wait_for
 
 SA = "modelreg-cred"
 

@@ -16,9 +16,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.conftest import OperatorProcess
 from tests.integration.dashboard_kit import BIN, dashboard, fetch
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, wait_for
 
 NO_WAIT = {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApproval": False}
 EVIL = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2"> & "quotes"'

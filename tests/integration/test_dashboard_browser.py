@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import OperatorProcess
 from tests.integration.dashboard_kit import dashboard
-from tests.integration.kit import Cluster, snapshot_body
+from tests.integration.kit import Cluster, OperatorProcess, snapshot_body
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "docs" / "images"

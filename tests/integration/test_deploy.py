@@ -39,8 +39,7 @@ from kubernetes.client.rest import ApiException
 from modelreg.controller.flags import add_arguments, check_flags
 from modelreg.deploy import render
 from modelreg.devcluster.binaries import binaries
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import DIGEST, Cluster, condition, wait_for
+from tests.integration.kit import DIGEST, Cluster, OperatorProcess, condition, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = render.CHART_DIR

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, snapshot_body, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, snapshot_body, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BAD = {"errorRate": 0.5, "oodRate": 0.01}

@@ -15,8 +15,7 @@ import pytest
 from kubernetes import client
 
 from modelreg.cli.main import main as cli
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, condition, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, condition, wait_for
 
 pytestmark = pytest.mark.usefixtures("operator")
 

@@ -21,8 +21,8 @@ from kubernetes import client
 
 from modelreg.healing import ClaimLost, Healing, NotHolder
 from modelreg.kube.client import KubeClient
-from tests.integration.conftest import REPO, free_port
-from tests.integration.kit import GROUP, VERSION, Cluster, wait_for, wait_operator_live
+from tests.integration.conftest import REPO
+from tests.integration.kit import GROUP, VERSION, Cluster, free_port, wait_for, wait_operator_live
 
 EXAMPLE = REPO / "examples" / "healers" / "retrain.py"
 

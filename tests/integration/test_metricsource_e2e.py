@@ -347,7 +347,7 @@ def test_a_second_replica_never_doubles_a_window(
     operator: Any, k: Cluster, namespace: str, exporter: Exporter, prometheus: PrometheusServer, tmp_path: Path
 ) -> None:
     """Two operators poll the same version: each window is written once (AlreadyExists = done)."""
-    from tests.integration.conftest import OperatorProcess
+    from tests.integration.kit import OperatorProcess
 
     second = OperatorProcess(
         kubeconfig=operator.kubeconfig,

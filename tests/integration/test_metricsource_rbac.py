@@ -16,8 +16,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, condition, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, condition, wait_for
 from tests.integration.prom import CheckingProxy, Exporter, PrometheusServer
 from tests.integration.test_deploy import (  # noqa: F401  (fixtures)
     Tools,

@@ -11,8 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import GROUP, VERSION, Cluster, condition, wait_for
+from tests.integration.kit import GROUP, VERSION, Cluster, OperatorProcess, condition, wait_for
 from tests.integration.receiver import receiver
 
 pytestmark = pytest.mark.usefixtures("operator")

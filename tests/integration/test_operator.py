@@ -256,7 +256,7 @@ def test_out_of_range_snapshot_never_reaches_operator(k: Cluster) -> None:
 def test_ttls_delete_closed_incidents_and_orphans(k: Cluster, kube, tmp_path) -> None:
     from pathlib import Path
 
-    from tests.integration.conftest import OperatorProcess
+    from tests.integration.kit import OperatorProcess
 
     short = OperatorProcess(
         kubeconfig=Path(kube.kubeconfig),

@@ -12,9 +12,6 @@ invariant "never the Sandbox version's URI without a canary percent" over all of
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +21,7 @@ import pytest
 from kubernetes import client, watch
 
 from modelreg.cli.main import main as cli
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, condition, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, condition, wait_for
 from tests.integration.kserve_sdk import inference_service
 from tests.integration.test_serving_targets import KINDS, MANAGER, OPT_IN, Crds, uri
 
@@ -217,39 +213,22 @@ def test_raw_deployment_inference_service_refuses_the_canary(k: Cluster, isvc_cr
     assert state(k) == (uri("1.0.0"), None)
 
 
-class CrashingOperator(OperatorProcess):
-    """`modelreg run` through the fault launcher: it SIGKILLs itself right after a chosen write."""
-
-    control: Path | None = None
-
-    def start(self, timeout: float = 60.0) -> CrashingOperator:
-        from tests.integration.conftest import free_port
-        from tests.integration.kit import wait_operator_live
-
-        self.metrics_port, self.liveness_port = free_port(), free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
-        if self.control is not None:
-            env["MODELREG_FAULT_CONTROL"] = str(self.control)
-        argv = [sys.executable, "-m", "tests.faults.launcher", "run", "--metrics-port", str(self.metrics_port)]
-        argv += ["--liveness-port", str(self.liveness_port), "--identity", self.identity, *self.extra_args]
-        self.proc = subprocess.Popen(argv, stdout=self.log_path.open("ab"), stderr=subprocess.STDOUT, env=env)
-        wait_operator_live(self.proc, self.liveness_port, timeout, self.log_tail, interval=0.2)
-        return self
-
-
 def test_kill_between_the_canary_writes_is_completed_by_the_next_pass(
     api: client.ApiClient, crds: list[str], isvc_crd: Crds, iso_namespace: str, kube: Any, tmp_path: Path
 ) -> None:
     k = Cluster(client.CustomObjectsApi(api), iso_namespace)
     rec = Recorder(k.custom, iso_namespace)
     control = tmp_path / "control.json"
-    op = CrashingOperator(
+    # Through the fault launcher: it SIGKILLs itself right after a chosen write.
+    op = OperatorProcess(
         kubeconfig=Path(kube.kubeconfig),
         log_path=tmp_path / "operator.log",
         identity="canary-kill",
         extra_args=("--namespace", iso_namespace),
+        module="tests.faults.launcher",
     )
-    op.control = control
+    armed = {"MODELREG_FAULT_CONTROL": str(control)}
+    op.env_extra = armed
     try:
         op.start()
         make_isvc(k)
@@ -263,7 +242,7 @@ def test_kill_between_the_canary_writes_is_completed_by_the_next_pass(
         wait_for(lambda: op.proc is not None and op.proc.poll() is not None, timeout=30, what="operator killed")
         assert state(k) == (uri("2.0.0"), 10)  # both fields in one write
         assert not (k.rm("fraud-2").get("status") or {}).get("canary")
-        op.control = None
+        op.env_extra = {}
         op.start()
         obj = wait_for(
             lambda: (o := k.rm("fraud-2")) and ((o.get("status") or {}).get("canary") or {}).get("active") and o,
@@ -274,12 +253,12 @@ def test_kill_between_the_canary_writes_is_completed_by_the_next_pass(
         # A kill right after the withdrawal's write: the next pass records it too.
         control.write_text(json.dumps({"crash_after": 1, "match": f"inferenceservices/{NAME}"}))
         op.stop()
-        op.control = control
+        op.env_extra = armed
         op.start()
         k.patch("registeredmodels", "fraud-2", {"spec": {"targetStage": "Development"}})
         wait_for(lambda: op.proc is not None and op.proc.poll() is not None, timeout=30, what="operator killed")
         assert state(k) == (uri("1.0.0"), None)
-        op.control = None
+        op.env_extra = {}
         op.start()
         wait_for(lambda: "CanaryWithdrawn" in event_reasons(k, "fraud-2"), what="CanaryWithdrawn after restart")
         wait_for(lambda: not (k.rm("fraud-2").get("status") or {}).get("canary"), what="canary record cleared")

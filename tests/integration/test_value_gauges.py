@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.integration.conftest import OperatorProcess
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.kit import Cluster, OperatorProcess, wait_for
 
 NO_WAIT = {"minSandboxDuration": "0s", "minHealthySnapshots": 0, "requireApproval": False}
 
