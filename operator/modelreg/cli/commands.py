@@ -71,14 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     crds.set_defaults(func=_install_crds)
 
-    from modelreg.cli.user import register as register_user
+    from modelreg.cli import completion, verbs
 
-    register_user(sub)
-
-    # wait, status --watch, completion (after the user verbs: --watch extends `status`).
-    from modelreg.cli import completion, watching
-
-    watching.register(sub)
+    verbs.add_parsers(sub)
     completion.register(sub)
     from modelreg.dashboard import server as dashboard
 
