@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from modelreg import API_VERSION, GROUP, VERSION
 from modelreg.api.models import Condition, EffectiveMonitoring, MetricSourceSpec
 from modelreg.core import metricsource as ms
+from modelreg.core import timefmt
 from modelreg.core.conditions import get_condition, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.kube.client import ApiError, path_for
@@ -73,7 +74,7 @@ WINDOWS = Counter(
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.rfc3339(datetime.fromtimestamp(ts, UTC), "seconds")
 
 
 def _now() -> datetime:
@@ -665,12 +666,8 @@ class Poller:
 
 
 def _parse_ts(value: object) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    when = timefmt.parse_or_none(value)
+    return when.timestamp() if when is not None else None
 
 
 def _json(raw: bytes) -> Any:

@@ -41,7 +41,10 @@ def parse_or_none(value: object) -> datetime | None:
 
 
 def rfc3339(when: datetime, timespec: Timespec = "auto") -> str:
-    """``2026-11-20T10:05:00Z`` in UTC (a naive datetime is taken as UTC)."""
-    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    micro = timespec == "microseconds" or (timespec == "auto" and when.microsecond != 0)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%f" if micro else "%Y-%m-%dT%H:%M:%S") + "Z"
+    """``2026-11-20T10:05:00Z`` in UTC (a naive datetime is taken as UTC).
+
+    Raises :class:`OverflowError` when the instant cannot be moved to UTC (year 1 with a
+    positive offset, say).
+    """
+    utc = when.astimezone(UTC) if when.tzinfo else when
+    return utc.replace(tzinfo=None).isoformat(timespec="auto" if timespec == "auto" else timespec) + "Z"
