@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from modelreg import GROUP, VERSION
 from modelreg.api.models import FeatureHistogram, PerformanceSnapshotSpec
+from modelreg.core import timefmt
 
 __all__ = ["SnapshotConflict", "build_snapshot_spec", "record_snapshot"]
 
@@ -45,11 +46,7 @@ class SnapshotConflict(Exception):
 
 
 def _rfc3339(dt: datetime | str) -> str:
-    if isinstance(dt, str):
-        dt = datetime.fromisoformat(dt.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.rfc3339(timefmt.parse(dt) if isinstance(dt, str) else dt, "seconds")
 
 
 def build_snapshot_spec(

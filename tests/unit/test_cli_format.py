@@ -1,4 +1,4 @@
-"""Pure helpers of the user commands (modelreg.cli.user): no cluster needed."""
+"""Pure helpers of the user commands (modelreg.cli.view and the verbs): no cluster needed."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from modelreg.api.models import PerformanceSnapshot
-from modelreg.cli import user
+from modelreg.cli import errors, shell, view
 from modelreg.cli.main import build_parser
+from modelreg.cli.verbs import annotate, approve, record_snapshot, status
+from modelreg.core import timefmt
 
 NOW = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
 
 def ago(**kw: float) -> str:
-    return user.rfc3339(NOW - timedelta(**kw))
+    return timefmt.rfc3339(NOW - timedelta(**kw))
 
 
 def rmodel(
@@ -86,17 +88,17 @@ def incident(model: str, namespace: str = "risk", phase: str | None = None) -> d
     ],
 )
 def test_format_age(seconds: float | None, text: str) -> None:
-    assert user.format_age(seconds) == text
+    assert view.format_age(seconds) == text
 
 
 def test_age_since() -> None:
-    assert user.age_since(ago(minutes=3), NOW) == "3m"
-    assert user.age_since("2026-11-20T11:59:55Z", NOW) == "5s"
-    assert user.age_since("2026-11-20T11:59:55+00:00", NOW) == "5s"
-    assert user.age_since("2026-11-20T11:59:55", NOW) == "5s"  # naive means UTC
-    assert user.age_since(None, NOW) == "-"
-    assert user.age_since("not a time", NOW) == "-"
-    assert user.age_since(NOW + timedelta(seconds=30), NOW) == "0s"  # clock skew
+    assert view.age_since(ago(minutes=3), NOW) == "3m"
+    assert view.age_since("2026-11-20T11:59:55Z", NOW) == "5s"
+    assert view.age_since("2026-11-20T11:59:55+00:00", NOW) == "5s"
+    assert view.age_since("2026-11-20T11:59:55", NOW) == "5s"  # naive means UTC
+    assert view.age_since(None, NOW) == "-"
+    assert view.age_since("not a time", NOW) == "-"
+    assert view.age_since(NOW + timedelta(seconds=30), NOW) == "0s"  # clock skew
 
 
 @pytest.mark.parametrize(
@@ -112,20 +114,20 @@ def test_age_since() -> None:
     ],
 )
 def test_format_number(value: Any, text: str) -> None:
-    assert user.format_number(value) == text
+    assert view.format_number(value) == text
 
 
 def test_rfc3339() -> None:
-    assert user.rfc3339(NOW) == "2026-11-20T12:00:00Z"
-    assert user.rfc3339(NOW.replace(microsecond=5)) == "2026-11-20T12:00:00.000005Z"
-    assert user.rfc3339(datetime(2026, 1, 1)) == "2026-01-01T00:00:00Z"
+    assert timefmt.rfc3339(NOW) == "2026-11-20T12:00:00Z"
+    assert timefmt.rfc3339(NOW.replace(microsecond=5)) == "2026-11-20T12:00:00.000005Z"
+    assert timefmt.rfc3339(datetime(2026, 1, 1)) == "2026-01-01T00:00:00Z"
 
 
 # --------------------------------------------------------------------------- tables
 
 
 def test_render_table_aligns_columns() -> None:
-    out = user.render_table(("NAME", "AGE"), [["a", "5s"], ["longer-name", None]])
+    out = view.render_table(("NAME", "AGE"), [["a", "5s"], ["longer-name", None]])
     assert out.splitlines() == [
         "NAME          AGE",
         "a             5s",
@@ -135,8 +137,8 @@ def test_render_table_aligns_columns() -> None:
 
 
 def test_render_table_header_only_and_unicode() -> None:
-    assert user.render_table(("A", "B"), []) == "A   B"
-    out = user.render_table(("MODEL", "X"), [["détecteur-检测", 0.5]])
+    assert view.render_table(("A", "B"), []) == "A   B"
+    out = view.render_table(("MODEL", "X"), [["détecteur-检测", 0.5]])
     assert out.splitlines()[1] == "détecteur-检测   0.5"
 
 
@@ -144,12 +146,12 @@ def test_render_table_header_only_and_unicode() -> None:
 
 
 def test_open_incident_phases() -> None:
-    assert user.is_open_incident(incident("m"))  # no status at all: Open
-    assert user.is_open_incident({"status": {}})
-    assert user.is_open_incident(incident("m", phase="Open"))
-    assert user.is_open_incident(incident("m", phase="Remediating"))
+    assert view.is_open_incident(incident("m"))  # no status at all: Open
+    assert view.is_open_incident({"status": {}})
+    assert view.is_open_incident(incident("m", phase="Open"))
+    assert view.is_open_incident(incident("m", phase="Remediating"))
     for phase in ("Remediated", "Failed", "Resolved"):
-        assert not user.is_open_incident(incident("m", phase=phase))
+        assert not view.is_open_incident(incident("m", phase=phase))
 
 
 def test_count_open_incidents_matches_version_and_namespace() -> None:
@@ -161,8 +163,8 @@ def test_count_open_incidents_matches_version_and_namespace() -> None:
         incident("fraud-3-0-2"),  # another version
         incident("fraud-3-1-0", namespace="other"),  # same name elsewhere
     ]
-    assert user.count_open_incidents(model, incidents) == 2
-    assert user.count_open_incidents(model, []) == 0
+    assert view.count_open_incidents(model, incidents) == 2
+    assert view.count_open_incidents(model, []) == 0
 
 
 def test_fleet_row_extracts_fields() -> None:
@@ -174,7 +176,7 @@ def test_fleet_row_extracts_fields() -> None:
         "breaches": [{"criterion": "errorRate", "value": 0.0668, "threshold": 0.05}],
         "drift": 0.3004,
     }
-    row = user.fleet_row(rmodel(health="Critical", last=last), [incident("fraud-3-1-0")], NOW)
+    row = view.fleet_row(rmodel(health="Critical", last=last), [incident("fraud-3-1-0")], NOW)
     assert row == {
         "namespace": "risk",
         "name": "fraud-3-1-0",
@@ -196,29 +198,29 @@ def test_fleet_row_extracts_fields() -> None:
 
 
 def test_fleet_row_without_snapshot_or_health_or_incident_access() -> None:
-    row = user.fleet_row(rmodel(health=None), None, NOW)
+    row = view.fleet_row(rmodel(health=None), None, NOW)
     assert row["health"] == "Unknown"
     assert row["lastSnapshot"] is None and row["lastSnapshotAge"] is None
     assert row["errorRate"] is None and row["drift"] is None
     assert row["incidents"] is None
-    assert "?" in user.fleet_table([row]).splitlines()[1]
+    assert "?" in view.fleet_table([row]).splitlines()[1]
 
 
 def test_fleet_row_drift_from_metrics_when_no_drift_field() -> None:
-    row = user.fleet_row(rmodel(last={"name": "s", "verdict": "Healthy", "metrics": {"psi": 0.12}}), [], NOW)
+    row = view.fleet_row(rmodel(last={"name": "s", "verdict": "Healthy", "metrics": {"psi": 0.12}}), [], NOW)
     assert row["drift"] == 0.12
     assert row["lastSnapshotAge"] is None
 
 
 def test_fleet_table_columns() -> None:
     rows = [
-        user.fleet_row(
+        view.fleet_row(
             rmodel(last={"name": "s", "at": ago(seconds=5), "verdict": "Healthy", "metrics": {"errorRate": 0.01}}),
             [],
             NOW,
         )
     ]
-    lines = user.fleet_table(rows).splitlines()
+    lines = view.fleet_table(rows).splitlines()
     assert lines[0].split() == [
         "NAMESPACE", "MODEL", "VERSION", "HEALTH", "LAST-SNAPSHOT", "ERROR", "OOD", "DRIFT", "INCIDENTS"
     ]  # fmt: skip
@@ -231,22 +233,22 @@ def test_fleet_summary_and_exit_code() -> None:
         {"health": "Healthy"},
         {"health": "Critical"},
     ]
-    assert user.fleet_summary(rows) == "3 production models: 2 Healthy, 0 Degraded, 1 Critical, 0 Unknown"
-    assert user.fleet_exit_code(rows) == 1
+    assert view.fleet_summary(rows) == "3 production models: 2 Healthy, 0 Degraded, 1 Critical, 0 Unknown"
+    assert view.fleet_exit_code(rows) == 1
     rows[2]["health"] = "Degraded"
-    assert user.fleet_exit_code(rows) == 0
-    assert user.fleet_summary([{"health": "Unknown"}]) == (
+    assert view.fleet_exit_code(rows) == 0
+    assert view.fleet_summary([{"health": "Unknown"}]) == (
         "1 production model: 0 Healthy, 0 Degraded, 0 Critical, 1 Unknown"
     )
-    assert user.fleet_summary([{"health": "weird"}]).endswith("1 Unknown")
-    assert user.fleet_summary([]) == "0 production models: 0 Healthy, 0 Degraded, 0 Critical, 0 Unknown"
-    assert user.fleet_exit_code([]) == 0
+    assert view.fleet_summary([{"health": "weird"}]).endswith("1 Unknown")
+    assert view.fleet_summary([]) == "0 production models: 0 Healthy, 0 Degraded, 0 Critical, 0 Unknown"
+    assert view.fleet_exit_code([]) == 0
 
 
 def test_is_production() -> None:
-    assert user.is_production(rmodel(stage="Production"))
-    assert not user.is_production(rmodel(stage="Archived"))
-    assert not user.is_production({"metadata": {"name": "x"}})
+    assert view.is_production(rmodel(stage="Production"))
+    assert not view.is_production(rmodel(stage="Archived"))
+    assert not view.is_production({"metadata": {"name": "x"}})
 
 
 # --------------------------------------------------------------------------- status view
@@ -259,15 +261,15 @@ def test_summarize_conditions() -> None:
         {"type": "GatesPassed", "status": "True", "reason": "AllPassed"},
         {"type": "Stalled", "status": "False"},
     ]
-    assert user.summarize_conditions(conds) == "Ready=True (AtTarget), Stalled=False, Reconciling=False (AtTarget)"
-    assert user.summarize_conditions(None) == "none reported"
+    assert view.summarize_conditions(conds) == "Ready=True (AtTarget), Stalled=False, Reconciling=False (AtTarget)"
+    assert view.summarize_conditions(None) == "none reported"
 
 
 def test_format_breach_direction() -> None:
     assert (
-        user.format_breach({"criterion": "errorRate", "value": 0.0668, "threshold": 0.05}) == "errorRate 0.0668 > 0.05"
+        view.format_breach({"criterion": "errorRate", "value": 0.0668, "threshold": 0.05}) == "errorRate 0.0668 > 0.05"
     )
-    assert user.format_breach({"criterion": "accuracy", "value": 0.8, "threshold": 0.85}) == "accuracy 0.8 < 0.85"
+    assert view.format_breach({"criterion": "accuracy", "value": 0.8, "threshold": 0.85}) == "accuracy 0.8 < 0.85"
 
 
 def test_format_status_full() -> None:
@@ -295,7 +297,7 @@ def test_format_status_full() -> None:
             )
         ],
     )
-    out = user.format_status(model, NOW)
+    out = view.format_status(model, NOW)
     fields = {
         line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
         for line in out.splitlines()
@@ -325,7 +327,7 @@ def test_format_status_fresh_object() -> None:
     model = rmodel(stage=None, health=None)
     model.pop("status")
     del model["spec"]["targetStage"]
-    out = user.format_status(model, NOW)
+    out = view.format_status(model, NOW)
     assert "Target stage:" in out and "Development" in out
     assert "not reconciled yet" in out
     assert "Last snapshot:        none" in out
@@ -335,21 +337,21 @@ def test_format_status_fresh_object() -> None:
 
 def test_list_row_and_target_default() -> None:
     model = rmodel()
-    assert user.list_row(model) == ["fraud-3-1-0", "fraud", "3.1.0", "Production", "Production", "Healthy"]
+    assert view.list_row(model) == ["fraud-3-1-0", "fraud", "3.1.0", "Production", "Production", "Healthy"]
     del model["spec"]["targetStage"]
     model["status"]["effectivePolicy"] = {"targetStage": "Sandbox"}
-    assert user.target_stage_of(model) == "Sandbox"
+    assert view.target_stage_of(model) == "Sandbox"
 
 
 def test_dump_json_yaml_and_strip_managed_fields() -> None:
     obj = rmodel()
     obj["metadata"]["managedFields"] = [{"manager": "x"}]
     obj["spec"]["description"] = "Détecteur — 检测"
-    clean = user.strip_managed_fields(obj)
+    clean = view.strip_managed_fields(obj)
     assert "managedFields" not in clean["metadata"] and "managedFields" in obj["metadata"]
-    assert json.loads(user.dump(clean, "json")) == clean
-    assert yaml.safe_load(user.dump(clean, "yaml")) == clean
-    assert "检测" in user.dump(clean, "json") and "检测" in user.dump(clean, "yaml")
+    assert json.loads(view.dump(clean, "json")) == clean
+    assert yaml.safe_load(view.dump(clean, "yaml")) == clean
+    assert "检测" in view.dump(clean, "json") and "检测" in view.dump(clean, "yaml")
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -357,35 +359,35 @@ def test_dump_json_yaml_and_strip_managed_fields() -> None:
 
 def test_snapshot_name_format_and_length() -> None:
     when = datetime(2026, 11, 20, 10, 5, 7, tzinfo=UTC)
-    assert user.snapshot_name("fraud-3-1-0", when, "a1b2") == "fraud-3-1-0-20261120-100507-a1b2"
-    random_name = user.snapshot_name("fraud-3-1-0", when)
+    assert record_snapshot.snapshot_name("fraud-3-1-0", when, "a1b2") == "fraud-3-1-0-20261120-100507-a1b2"
+    random_name = record_snapshot.snapshot_name("fraud-3-1-0", when)
     assert random_name.startswith("fraud-3-1-0-20261120-100507-") and len(random_name.rsplit("-", 1)[1]) == 4
-    long = user.snapshot_name("m" * 241 + "-x", when, "ffff")
+    long = record_snapshot.snapshot_name("m" * 241 + "-x", when, "ffff")
     assert len(long) <= 253 and long.endswith("-20261120-100507-ffff")
-    assert "--" not in user.snapshot_name("a" * 231 + "-bbb", when, "0000")
+    assert "--" not in record_snapshot.snapshot_name("a" * 231 + "-bbb", when, "0000")
 
 
 def test_parse_custom_metrics() -> None:
-    assert user.parse_custom_metrics(["accuracy=0.91", " f1 = 0.5"]) == {"accuracy": 0.91, "f1": 0.5}
-    assert user.parse_custom_metrics(None) == {}
+    assert record_snapshot.parse_custom_metrics(["accuracy=0.91", " f1 = 0.5"]) == {"accuracy": 0.91, "f1": 0.5}
+    assert record_snapshot.parse_custom_metrics(None) == {}
     for bad in ("accuracy", "=1", "accuracy=high"):
-        with pytest.raises(user.CliError):
-            user.parse_custom_metrics([bad])
+        with pytest.raises(errors.CliError):
+            record_snapshot.parse_custom_metrics([bad])
 
 
 def test_parse_histograms_yaml_json_and_errors() -> None:
     as_yaml = "- {name: amount, reference: [120, 340, 90], current: [80, 300, 170]}\n"
     as_json = json.dumps([{"name": "amount", "reference": [1, 2], "current": [2, 1]}])
-    assert user.parse_histograms(as_yaml)[0]["reference"] == [120, 340, 90]
-    assert user.parse_histograms(as_json)[0]["current"] == [2, 1]
-    assert user.parse_histograms("features:\n- {name: a, reference: [1], current: [1]}\n")[0]["name"] == "a"
+    assert record_snapshot.parse_histograms(as_yaml)[0]["reference"] == [120, 340, 90]
+    assert record_snapshot.parse_histograms(as_json)[0]["current"] == [2, 1]
+    assert record_snapshot.parse_histograms("features:\n- {name: a, reference: [1], current: [1]}\n")[0]["name"] == "a"
     for bad in ("", "{}", "- 3", "- {name: a, reference: [1]}", "[unclosed"):
-        with pytest.raises(user.CliError):
-            user.parse_histograms(bad)
+        with pytest.raises(errors.CliError):
+            record_snapshot.parse_histograms(bad)
 
 
 def test_build_snapshot_is_a_valid_performance_snapshot() -> None:
-    body = user.build_snapshot(
+    body = record_snapshot.build_snapshot(
         "fraud-3-1-0",
         "snap-1",
         samples=12000,
@@ -412,43 +414,43 @@ def test_build_snapshot_is_a_valid_performance_snapshot() -> None:
 
 
 def test_build_snapshot_rejects_invalid_input() -> None:
-    with pytest.raises(user.CliError, match="errorRate"):
-        user.build_snapshot("m", "s", samples=1, error_rate=1.5, ood_rate=0)
-    with pytest.raises(user.CliError, match="features"):
-        user.build_snapshot("m", "s", samples=1, features=[{"name": "a", "reference": [-1], "current": [1]}])
+    with pytest.raises(errors.CliError, match="errorRate"):
+        record_snapshot.build_snapshot("m", "s", samples=1, error_rate=1.5, ood_rate=0)
+    with pytest.raises(errors.CliError, match="features"):
+        record_snapshot.build_snapshot("m", "s", samples=1, features=[{"name": "a", "reference": [-1], "current": [1]}])
 
 
 def test_parse_iso() -> None:
-    assert user.parse_iso("2026-11-20T10:05:00Z", "--window-end") == "2026-11-20T10:05:00Z"
-    assert user.parse_iso("2026-11-20T11:05:00+01:00", "--window-end") == "2026-11-20T10:05:00Z"
-    assert user.parse_iso("2026-11-20", "--window-end") == "2026-11-20T00:00:00Z"
-    with pytest.raises(user.CliError, match="--window-end"):
-        user.parse_iso("yesterday", "--window-end")
+    assert record_snapshot.parse_iso("2026-11-20T10:05:00Z", "--window-end") == "2026-11-20T10:05:00Z"
+    assert record_snapshot.parse_iso("2026-11-20T11:05:00+01:00", "--window-end") == "2026-11-20T10:05:00Z"
+    assert record_snapshot.parse_iso("2026-11-20", "--window-end") == "2026-11-20T00:00:00Z"
+    with pytest.raises(errors.CliError, match="--window-end"):
+        record_snapshot.parse_iso("yesterday", "--window-end")
 
 
 # --------------------------------------------------------------------------- patches
 
 
 def test_approval_patch_appends_or_creates_list() -> None:
-    entry = user.approval_entry("alice", NOW.replace(microsecond=123), "LGTM")
+    entry = approve.approval_entry("alice", NOW.replace(microsecond=123), "LGTM")
     assert entry == {"by": "alice", "at": "2026-11-20T12:00:00Z", "comment": "LGTM"}
-    assert user.approval_entry("bob", NOW) == {"by": "bob", "at": "2026-11-20T12:00:00Z"}
-    ops = user.approval_patch(rmodel(), entry)
+    assert approve.approval_entry("bob", NOW) == {"by": "bob", "at": "2026-11-20T12:00:00Z"}
+    ops = approve.approval_patch(rmodel(), entry)
     assert ops == [
         {"op": "test", "path": "/metadata/resourceVersion", "value": "42"},
         {"op": "add", "path": "/spec/approvals", "value": [entry]},
     ]
     model = rmodel()
     model["spec"]["approvals"] = [{"by": "carol"}]
-    assert user.approval_patch(model, entry)[1] == {"op": "add", "path": "/spec/approvals/-", "value": entry}
+    assert approve.approval_patch(model, entry)[1] == {"op": "add", "path": "/spec/approvals/-", "value": entry}
 
 
 def test_annotation_value_is_new() -> None:
-    value = user.annotation_value(NOW)
+    value = annotate.annotation_value(NOW)
     assert value.startswith("2026-11-20T12:00:00.") and value.endswith("Z")
-    assert user.annotation_value(NOW, value) != value
+    assert annotate.annotation_value(NOW, value) != value
     later = NOW.replace(microsecond=999_999)
-    assert user.annotation_value(later, user.rfc3339(later)) != user.rfc3339(later)
+    assert annotate.annotation_value(later, timefmt.rfc3339(later)) != timefmt.rfc3339(later)
 
 
 # --------------------------------------------------------------------------- errors
@@ -468,14 +470,14 @@ def test_not_found_message_names_kind_and_namespace() -> None:
             "details": {"name": "nope", "group": "modelreg.io", "kind": "registeredmodels"},
         },
     )
-    assert user.error_message(err, "risk") == "registeredmodel nope not found in namespace risk"
+    assert errors.error_message(err, "risk") == "registeredmodel nope not found in namespace risk"
     cm = api_exception(404, {"reason": "NotFound", "details": {"name": "x-model-card", "kind": "configmaps"}})
-    assert user.error_message(cm, "ns") == "configmap x-model-card not found in namespace ns"
+    assert errors.error_message(cm, "ns") == "configmap x-model-card not found in namespace ns"
 
 
 def test_not_found_without_details_points_at_crds() -> None:
     err = api_exception(404, {"message": "the server could not find the requested resource", "reason": "NotFound"})
-    assert "install-crds" in user.error_message(err, "ns")
+    assert "install-crds" in errors.error_message(err, "ns")
 
 
 def test_forbidden_keeps_verb_and_resource() -> None:
@@ -483,7 +485,7 @@ def test_forbidden_keeps_verb_and_resource() -> None:
         'registeredmodels.modelreg.io "m" is forbidden: User "bob" cannot patch resource "registeredmodels" '
         'in API group "modelreg.io" in the namespace "risk"'
     )
-    out = user.error_message(api_exception(403, {"message": msg, "reason": "Forbidden"}), "risk")
+    out = errors.error_message(api_exception(403, {"message": msg, "reason": "Forbidden"}), "risk")
     assert out.startswith("forbidden: ") and "cannot patch resource" in out and "registeredmodels" in out
 
 
@@ -498,7 +500,7 @@ def test_forbidden_keeps_verb_and_resource() -> None:
     ],
 )
 def test_other_api_errors(status: int, prefix: str) -> None:
-    out = user.error_message(api_exception(status, {"message": "line one\nline two"}), None)
+    out = errors.error_message(api_exception(status, {"message": "line one\nline two"}), None)
     assert out.startswith(prefix)
     assert "\n" not in out
 
@@ -510,21 +512,21 @@ def test_connection_and_config_errors_are_one_line() -> None:
         "HTTPSConnection(host='127.0.0.1', port=1): Failed to establish a new connection: [Errno 111] x",
     )
     err = urllib3.exceptions.MaxRetryError(pool, "/apis/x", reason)
-    out = user.error_message(err)
+    out = errors.error_message(err)
     assert out.startswith("cannot reach the Kubernetes API server at https://127.0.0.1:1: ")
     assert "Failed to establish a new connection" in out and "object at 0x" not in out
-    assert user.error_message(ConfigException("Invalid kube-config file.\nNo configuration found.")) == (
+    assert errors.error_message(ConfigException("Invalid kube-config file.\nNo configuration found.")) == (
         "no usable kubeconfig: Invalid kube-config file. No configuration found."
     )
-    assert user.error_message(FileNotFoundError(2, "No such file", "/x/y")) == "file not found: /x/y"
-    assert user.error_message(user.CliError("model card for m not rendered yet")) == (
+    assert errors.error_message(FileNotFoundError(2, "No such file", "/x/y")) == "file not found: /x/y"
+    assert errors.error_message(errors.CliError("model card for m not rendered yet")) == (
         "model card for m not rendered yet"
     )
-    assert user.error_message(RuntimeError("boom")) == "RuntimeError: boom"
+    assert errors.error_message(RuntimeError("boom")) == "RuntimeError: boom"
 
 
 def test_command_wrapper_prints_one_line_and_returns_1(capsys: pytest.CaptureFixture[str]) -> None:
-    @user.command
+    @shell.command
     def failing(args: Any) -> int:
         args.resolved_namespace = "ns"
         raise api_exception(404, {"details": {"name": "m", "kind": "registeredmodels"}})
@@ -549,7 +551,7 @@ def test_parser_wires_user_commands() -> None:
         "/k",
         "c",
     )
-    assert args.func is user.cmd_status
+    assert args.func is status.run
     args = parser.parse_args(["fleet", "-n", "a", "-n", "b"])
     assert args.namespace == ["a", "b"] and args.all_namespaces is True
     assert parser.parse_args(["fleet", "--no-all-namespaces"]).all_namespaces is False

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from modelreg.cli import completion, style, watching
+from modelreg.cli import completion, style
 from modelreg.cli.main import build_parser
+from modelreg.cli.verbs import wait
 
 
 def obj(gen: int = 2, observed: int | None = 2, annotations: dict | None = None, **status: Any) -> dict[str, Any]:
@@ -26,42 +27,42 @@ def c(type_: str, status: str, reason: str = "", message: str = "") -> dict[str,
 @pytest.mark.parametrize(
     ("text", "want"),
     [
-        ("stage=Production", watching.Want("stage", "Production")),
-        ("health=Healthy", watching.Want("health", "Healthy")),
-        ("condition=Ready", watching.Want("condition", "Ready", "True")),
-        ("condition=Stalled=False", watching.Want("condition", "Stalled", "False")),
+        ("stage=Production", wait.Want("stage", "Production")),
+        ("health=Healthy", wait.Want("health", "Healthy")),
+        ("condition=Ready", wait.Want("condition", "Ready", "True")),
+        ("condition=Stalled=False", wait.Want("condition", "Stalled", "False")),
     ],
 )
-def test_parse_for(text: str, want: watching.Want) -> None:
-    assert watching.parse_for(text) == want
+def test_parse_for(text: str, want: wait.Want) -> None:
+    assert wait.parse_for(text) == want
 
 
 @pytest.mark.parametrize("text", ["stage", "stage=Prod", "health=Fine", "condition=", "condition=Ready=Yes", "x=1"])
 def test_parse_for_rejects_with_the_option_named(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="--for"):
-        watching.parse_for(text)
+        wait.parse_for(text)
 
 
 def test_parse_timeout() -> None:
-    assert watching.parse_timeout("5m") == 300 and watching.parse_timeout("90") == 90
-    assert watching.parse_timeout("1h30m") == 5400
+    assert wait.parse_timeout("5m") == 300 and wait.parse_timeout("90") == 90
+    assert wait.parse_timeout("1h30m") == 5400
     with pytest.raises(argparse.ArgumentTypeError, match="--timeout"):
-        watching.parse_timeout("soon")
+        wait.parse_timeout("soon")
 
 
-PROD = watching.Want("stage", "Production")
+PROD = wait.Want("stage", "Production")
 
 
 def test_met_only_for_the_current_generation() -> None:
-    assert watching.judge(obj(stage="Production", observed=1), PROD).outcome == "wait"
-    assert watching.judge(obj(stage="Production"), PROD).outcome == "met"
+    assert wait.judge(obj(stage="Production", observed=1), PROD).outcome == "wait"
+    assert wait.judge(obj(stage="Production"), PROD).outcome == "met"
 
 
 def test_a_pending_retry_annotation_is_waited_for_not_given_up_on() -> None:
     o = obj(stage="RolledBack", annotations={"modelreg.io/retry": "2"}, retry={"observedValue": "1"})
-    assert watching.judge(o, PROD).outcome == "wait"
+    assert wait.judge(o, PROD).outcome == "wait"
     o["status"]["retry"]["observedValue"] = "2"
-    assert watching.judge(o, PROD).outcome == "gave_up"
+    assert wait.judge(o, PROD).outcome == "gave_up"
 
 
 @pytest.mark.parametrize(
@@ -75,19 +76,19 @@ def test_a_pending_retry_annotation_is_waited_for_not_given_up_on() -> None:
     ],
 )
 def test_judge_stage_production(status: dict[str, Any], outcome: str) -> None:
-    assert watching.judge(obj(**status), PROD).outcome == outcome
+    assert wait.judge(obj(**status), PROD).outcome == outcome
 
 
 def test_health_wait_gives_up_on_a_stall_and_names_it() -> None:
     o = obj(stage="Production", health="Critical", conditions=[c("Stalled", "True", "CriticalNoAutoRollback", "inc-1")])
-    v = watching.judge(o, watching.Want("health", "Healthy"))
+    v = wait.judge(o, wait.Want("health", "Healthy"))
     assert v.outcome == "gave_up" and "CriticalNoAutoRollback" in v.message and "inc-1" in v.message
 
 
 def test_waiting_for_a_stalled_state_itself_is_met() -> None:
     o = obj(stage="RolledBack", conditions=[c("Stalled", "True", "RolledBack")])
-    assert watching.judge(o, watching.Want("stage", "RolledBack")).outcome == "met"
-    assert watching.judge(o, watching.Want("condition", "Stalled")).outcome == "met"
+    assert wait.judge(o, wait.Want("stage", "RolledBack")).outcome == "met"
+    assert wait.judge(o, wait.Want("condition", "Stalled")).outcome == "met"
 
 
 # --------------------------------------------------------------------------- completion

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelreg.cli import user
+from modelreg.cli import view
 from tests.unit.test_cli_format import NOW, ago, rmodel
 
 
@@ -19,25 +19,25 @@ def test_an_inconclusive_latest_snapshot_never_supplies_the_values() -> None:
             "drift": 0.05,
         },
     )
-    row = user.fleet_row(model, [], NOW)
+    row = view.fleet_row(model, [], NOW)
     assert row["errorRate"] == 0.045 and row["oodRate"] == 0.1 and row["drift"] == 0.05
     assert row["valuesFrom"] == "good" and row["latestInconclusive"] is True
-    cells = user.fleet_table([row]).splitlines()[1].split()
+    cells = view.fleet_table([row]).splitlines()[1].split()
     assert cells[4:7] == ["30s", "(Inconclusive)", "0.045"]
 
 
 def test_no_conclusive_snapshot_shows_no_values() -> None:
     model = rmodel(last={"name": "few", "verdict": "Inconclusive", "metrics": {"errorRate": 0.9, "psi": 0.4}})
-    row = user.fleet_row(model, [], NOW)
+    row = view.fleet_row(model, [], NOW)
     assert row["errorRate"] is None and row["drift"] is None and row["valuesFrom"] is None
     assert row["latestInconclusive"] is True
 
 
 def test_a_conclusive_latest_snapshot_is_not_marked() -> None:
     last = {"name": "s", "at": ago(seconds=5), "verdict": "Healthy", "metrics": {"errorRate": 0.01}}
-    row = user.fleet_row(rmodel(last=last, lastConclusive={**last}), [], NOW)
+    row = view.fleet_row(rmodel(last=last, lastConclusive={**last}), [], NOW)
     assert row["latestInconclusive"] is False and row["errorRate"] == 0.01
-    assert user.fleet_table([row]).splitlines()[1].split()[4] == "5s"
+    assert view.fleet_table([row]).splitlines()[1].split()[4] == "5s"
 
 
 def test_status_keeps_the_last_conclusive_values_past_an_inconclusive_snapshot() -> None:
@@ -62,5 +62,5 @@ def test_status_keeps_the_last_conclusive_values_past_an_inconclusive_snapshot()
     st = apply_snapshot(v, st, policy, ev(10, 0.9), "few", later, later).status
     assert st.last_snapshot.name == "few" and st.last_snapshot.verdict == "Inconclusive"
     assert st.last_conclusive.name == "ok" and st.last_conclusive.metrics["errorRate"] == 0.02
-    row = user.fleet_row({"metadata": {"name": "v1"}, "spec": {}, "status": st.wire()}, [], NOW)
+    row = view.fleet_row({"metadata": {"name": "v1"}, "spec": {}, "status": st.wire()}, [], NOW)
     assert row["errorRate"] == 0.02 and row["latestInconclusive"] is True

@@ -327,7 +327,7 @@ def test_canary_breach_streak_by_mode() -> None:
 
 
 def test_card_and_status_show_the_canary_and_its_share() -> None:
-    from modelreg.cli import user
+    from modelreg.cli import view
     from modelreg.core import modelcard
 
     running = CanaryStatus(target="InferenceService/fraud", traffic_percent=10, started_at=NOW, active=True)
@@ -345,7 +345,7 @@ def test_card_and_status_show_the_canary_and_its_share() -> None:
         "spec": {"modelName": "m", "version": "2"},
         "status": {"stage": "Sandbox", "canary": running.wire()},
     }
-    out = user.format_status(model, NOW + timedelta(minutes=3))
+    out = view.format_status(model, NOW + timedelta(minutes=3))
     assert "Canary:" in out and "10% of InferenceService/fraud's traffic for 3m" in out
 
 

@@ -7,16 +7,6 @@ import sys
 from pathlib import Path
 
 
-def _run(args: argparse.Namespace) -> int:
-    # The operator talks to the API server through its own aiohttp client. Kopf imports the
-    # `kubernetes` package when it is installed (only to recognise its model classes), which
-    # costs about 25 MiB of resident memory per operator: make that optional import fail.
-    sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type]
-    from modelreg.controller.run import main
-
-    return main(args)
-
-
 def _install_crds(args: argparse.Namespace) -> int:
     if args.dry_run:
         from modelreg.kube.crds import crd_texts
@@ -54,12 +44,9 @@ def _credential_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from modelreg.controller.flags import add_arguments
+    from modelreg.controller.entry import add_parser as add_run
 
-    run = sub.add_parser("run", help="run the operator")
-    add_arguments(run)
-    _credential_arguments(run)
-    run.set_defaults(func=_run)
+    _credential_arguments(add_run(sub))
 
     crds = sub.add_parser("install-crds", help="install or upgrade the CRDs (server-side apply)")
     _credential_arguments(crds)
@@ -71,14 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     crds.set_defaults(func=_install_crds)
 
-    from modelreg.cli.user import register as register_user
+    from modelreg.cli import completion, verbs
 
-    register_user(sub)
-
-    # wait, status --watch, completion (after the user verbs: --watch extends `status`).
-    from modelreg.cli import completion, watching
-
-    watching.register(sub)
+    verbs.add_parsers(sub)
     completion.register(sub)
     from modelreg.dashboard import server as dashboard
 

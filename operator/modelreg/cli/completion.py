@@ -123,7 +123,7 @@ def cluster_lister(what: str, conn: dict[str, str | None]) -> list[str]:
             # the kubernetes package leaves this function unannotated
             contexts, _ = config.list_kube_config_contexts(config_file=conn.get("kubeconfig"))  # type: ignore[no-untyped-call]
             return [c["name"] for c in contexts or []]
-        from modelreg.cli.user import connect
+        from modelreg.cli.cluster import connect
 
         args = argparse.Namespace(kubeconfig=conn.get("kubeconfig"), context=conn.get("context"), request_timeout=3.0)
         kube = connect(args, conn.get("namespace"))

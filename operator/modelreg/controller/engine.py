@@ -55,9 +55,8 @@ from modelreg.controller.store import (
     SNAP_PLURAL,
     SnapshotRec,
     Store,
-    parse_time,
 )
-from modelreg.core import gauges, lifecycle, modelcard
+from modelreg.core import gauges, lifecycle, modelcard, timefmt
 from modelreg.core import incidents as inc
 from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.durations import parse_duration
@@ -233,7 +232,7 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
             _STATUS_CACHE.put(uid, (rv, status))
     return lifecycle.VersionView(
         name=meta["name"],
-        created=parse_time(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
+        created=timefmt.parse_or_none(meta.get("creationTimestamp")) or datetime.fromtimestamp(0, UTC),
         generation=generation,
         spec=spec,
         status=status,
@@ -416,7 +415,7 @@ class Engine:
             return
         # The TTL timer is armed from every sighting, including the echo of our own
         # write (which the store already holds, so the early return below skips it).
-        closed_at = parse_time((body.get("status") or {}).get("closedAt"))
+        closed_at = timefmt.parse_or_none((body.get("status") or {}).get("closedAt"))
         if closed_at is not None and not inc.is_open(body.get("status")):
             self.queue.call_at(later(closed_at, self.incident_ttl), ("incident-ttl", ns, name))
         if not self.store.upsert_incident(body):
@@ -735,8 +734,8 @@ class Engine:
                 severity=str(r.body.get("spec", {}).get("severity", "")),
                 phase=closing[r.name] if closing and r.name in closing else r.phase,
                 summary=str(r.body.get("spec", {}).get("summary", "")),
-                opened=parse_time(r.body["metadata"].get("creationTimestamp")),
-                closed=now if closing and r.name in closing else parse_time(r.status.get("closedAt")),
+                opened=timefmt.parse_or_none(r.body["metadata"].get("creationTimestamp")),
+                closed=now if closing and r.name in closing else timefmt.parse_or_none(r.status.get("closedAt")),
             )
             for r in self.store.incidents_of(ns, view.name)
         )
@@ -846,7 +845,7 @@ class Engine:
             phase="Remediated" if ok else "Failed",
             reason="" if ok else outcome.reason,
             restored=outcome.restored,
-            opened_at=parse_time(rec.body["metadata"].get("creationTimestamp")),
+            opened_at=timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp")),
         )
 
     async def _sync_serving(
@@ -994,7 +993,7 @@ class Engine:
             current = IncidentStatus.model_validate(held.body.get("status") or {})
             if not current.snapshots and not current.occurrences:
                 trig = held.body["spec"]["trigger"]["snapshot"]
-                created_at = parse_time(held.body["metadata"].get("creationTimestamp")) or now
+                created_at = timefmt.parse_or_none(held.body["metadata"].get("creationTimestamp")) or now
                 current = inc.opened_status(trig, created_at)
             counted = inc.counted_status(current, rec.name, now)
             if counted is None:
@@ -1072,7 +1071,7 @@ class Engine:
         uid: str | None = None,
     ) -> None:
         now = utcnow()
-        stamp = now.isoformat().replace("+00:00", "Z")
+        stamp = timefmt.rfc3339(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -1139,7 +1138,7 @@ class Engine:
             status = {
                 "verdict": "Orphaned",
                 "reason": f"RegisteredModel {rec.model!r} not found in namespace {ns}",
-                "orphanedAt": now.isoformat().replace("+00:00", "Z"),
+                "orphanedAt": timefmt.rfc3339(now),
             }
             await self._write_snapshot_status(rec, status)
             rec = self.store.snapshots.get((ns, name)) or rec
@@ -1157,7 +1156,7 @@ class Engine:
         rec = self.store.incidents.get((ns, name))
         if rec is None or rec.is_open:
             return
-        closed_at = parse_time(rec.status.get("closedAt"))
+        closed_at = timefmt.parse_or_none(rec.status.get("closedAt"))
         if closed_at is None:
             return
         due = later(closed_at, self.incident_ttl)

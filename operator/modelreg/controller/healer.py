@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from modelreg import metrics
 from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
-from modelreg.controller.store import IncidentRec, parse_time
-from modelreg.core import claims, lifecycle
+from modelreg.controller.store import IncidentRec
+from modelreg.core import claims, lifecycle, timefmt
 from modelreg.core.lifecycle.rollback import rollback
 from modelreg.core.lifecycle.stages import EventType
 from modelreg.core.policy import effective_policy
@@ -138,7 +138,7 @@ class Healer:
                 incident=rec.name,
                 version=name,
                 status=claim.status,
-                opened_at=parse_time(rec.body["metadata"].get("creationTimestamp")),
+                opened_at=timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp")),
                 claim=claim,
             )
             current = statuses[name]

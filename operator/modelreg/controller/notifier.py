@@ -46,7 +46,7 @@ from modelreg.api.models import (
     SecretKeyRef,
 )
 from modelreg.controller.informer import backoffs, list_pages
-from modelreg.core import notify
+from modelreg.core import notify, timefmt
 from modelreg.core.conditions import set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.incidents import CLOSED_PHASES, phase_of
@@ -68,11 +68,7 @@ def utcnow() -> datetime:
 
 
 def _created(body: JSON) -> datetime | None:
-    raw = (body.get("metadata") or {}).get("creationTimestamp")
-    try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
-    except ValueError:
-        return None
+    return timefmt.parse_or_none((body.get("metadata") or {}).get("creationTimestamp"))
 
 
 @dataclass

@@ -37,7 +37,7 @@ from prometheus_client import Counter, Histogram
 
 from modelreg import GROUP, VERSION
 from modelreg.api.models import EffectiveMonitoring, MetricSourceSpec
-from modelreg.core import metricpoll
+from modelreg.core import metricpoll, timefmt
 from modelreg.core import metricsource as ms
 from modelreg.core.durations import parse_duration
 from modelreg.core.lifecycle.stages import Event
@@ -519,12 +519,8 @@ class Poller:
 
 
 def _parse_ts(value: object) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    when = timefmt.parse_or_none(value)
+    return when.timestamp() if when is not None else None
 
 
 def _json(raw: bytes) -> Any:

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from modelreg.core import timefmt
 
 JSON = dict[str, Any]
 RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 Key = tuple[str, str]
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        out = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return out if out.tzinfo else out.replace(tzinfo=UTC)
 
 
 def rv_int(rv: object) -> int:
@@ -215,10 +207,10 @@ class Store:
             name=key[1],
             uid=str(meta.get("uid", "")),
             model=str((spec.get("modelRef") or {}).get("name", "")),
-            at=parse_time(window.get("end")) or parse_time(meta.get("creationTimestamp")),
-            created=parse_time(meta.get("creationTimestamp")),
+            at=timefmt.parse_or_none(window.get("end")) or timefmt.parse_or_none(meta.get("creationTimestamp")),
+            created=timefmt.parse_or_none(meta.get("creationTimestamp")),
             verdict=verdict,
-            orphaned_at=parse_time(status.get("orphanedAt")),
+            orphaned_at=timefmt.parse_or_none(status.get("orphanedAt")),
             resource_version=str(meta.get("resourceVersion", "")),
             spec=None if verdict and verdict != "Orphaned" else spec,
         )

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from modelreg.api.models import MAX_LIST, IncidentAction, IncidentStatus
+from modelreg.core import timefmt
 from modelreg.core.incidents import OPEN_PHASES, opened_status
 
 ClosedPhase = Literal["Remediated", "Failed"]
@@ -34,10 +35,6 @@ class ClaimState(StrEnum):
     OURS = "Ours"  # claimed by this identity (whether or not expired)
     EXPIRED = "Expired"  # claimed by another identity whose claim has expired
     HELD = "Held"  # claimed by another identity until claimExpiresAt
-
-
-def iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
 
 
 def status_of(body: Mapping[str, Any]) -> IncidentStatus:
@@ -74,7 +71,7 @@ def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime)
     if status.occurrences:
         return status
     trigger = str(((body.get("spec") or {}).get("trigger") or {}).get("snapshot") or "")
-    created = _parse((body.get("metadata") or {}).get("creationTimestamp")) or now
+    created = timefmt.parse_or_none((body.get("metadata") or {}).get("creationTimestamp")) or now
     opened = opened_status(trigger, created)
     return status.model_copy(
         update={
@@ -84,15 +81,6 @@ def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime)
             "last_seen": status.last_seen or opened.last_seen,
         }
     )
-
-
-def _parse(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def appended(actions: Iterable[IncidentAction], new: Iterable[IncidentAction]) -> list[IncidentAction]:
@@ -129,7 +117,7 @@ def claimed_status(
                     action="ClaimTakenOver",
                     at=now,
                     result="Succeeded",
-                    message=f"claim of {previous} expired at {iso(expired) if expired else '?'}",
+                    message=f"claim of {previous} expired at {timefmt.rfc3339(expired) if expired else '?'}",
                 )
             ],
         )

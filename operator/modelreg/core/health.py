@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelreg.api.models import Health, Stage, Verdict
+from modelreg.core import timefmt
 from modelreg.core.durations import format_duration
 
 __all__ = ["HealthResult", "classify_health"]
@@ -72,7 +73,7 @@ def classify_health(
                 stale = True
                 # Absolute times only: the reason must not change while nothing else does,
                 # or every look at a stale version would write a new status.
-                since = latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                since = timefmt.rfc3339(latest, "seconds")
                 limit = format_duration(stale_after)
                 if last_snapshot_at is not None and _aware(last_snapshot_at) >= latest:
                     stale_reason = f"no conclusive snapshot since {since} (staleAfter {limit})"

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from modelreg.core import timefmt
 
 JSON = dict[str, Any]
 
@@ -85,7 +87,7 @@ class LeaseRecord:
 
 def micro_time(now: datetime) -> str:
     """A Kubernetes MicroTime (RFC 3339 with microseconds, UTC)."""
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return timefmt.rfc3339(now, "microseconds")
 
 
 def observe(

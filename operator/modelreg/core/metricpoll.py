@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from modelreg import API_VERSION
 from modelreg.api.models import Condition, EffectiveMonitoring, MetricSourceSpec
 from modelreg.core import metricsource as ms
+from modelreg.core import timefmt
 from modelreg.core.conditions import get_condition, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.incidents import LABEL_REGISTERED_MODEL
@@ -41,7 +42,7 @@ LABEL_SOURCE = "modelreg.io/metric-source"
 
 def iso(ts: float) -> str:
     """Unix seconds as RFC 3339 UTC, to the second."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timefmt.rfc3339(datetime.fromtimestamp(ts, UTC), "seconds")
 
 
 # --------------------------------------------------------------------------- the window

@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel
 
 from modelreg.api.models import RegisteredModelSpec, StageHistoryEntry
+from modelreg.core import timefmt
 
 __all__ = [
     "CARD_FORMAT_VERSION",
@@ -139,10 +140,9 @@ def format_timestamp(dt: datetime | None) -> str:
     if not isinstance(dt, datetime):
         return _text(dt)
     try:
-        utc = datetime.min + _instant(dt)
+        return timefmt.rfc3339(datetime.min + _instant(dt))
     except OverflowError:
         return dt.isoformat()
-    return utc.isoformat(timespec="seconds" if utc.microsecond == 0 else "microseconds") + "Z"
 
 
 def format_number(value: Any) -> str:

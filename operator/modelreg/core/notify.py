@@ -23,6 +23,7 @@ from modelreg.api.models import (
     LabelSelector,
     NotifierDelivery,
 )
+from modelreg.core import timefmt
 from modelreg.core.incidents import CLOSED_PHASES, phase_of
 
 JSON = dict[str, Any]
@@ -58,22 +59,12 @@ def selector_matches(selector: LabelSelector | None, labels: Mapping[str, str]) 
     return True
 
 
-def _created(body: Mapping[str, Any]) -> datetime | None:
-    raw = (body.get("metadata") or {}).get("creationTimestamp")
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def selects(spec: IncidentNotifierSpec, notifier_created: datetime | None, incident: Mapping[str, Any]) -> bool:
     """The notifier sees the Incident: created at or after the notifier, labels and severity match.
 
     (Same namespace is the caller's job: a notifier is only offered its own namespace's Incidents.)
     """
-    created = _created(incident)
+    created = timefmt.parse_or_none((incident.get("metadata") or {}).get("creationTimestamp"))
     if notifier_created is not None and (created is None or created < notifier_created):
         return False
     labels = (incident.get("metadata") or {}).get("labels") or {}

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from modelreg.cli.user import age_since, conclusive_values, fleet_row, format_number, is_open_incident, parse_time
-from modelreg.core import gauges
+from modelreg.cli.view import age_since, conclusive_values, fleet_row, format_number, is_open_incident
+from modelreg.core import gauges, timefmt
 
 Obj = Mapping[str, Any]
 
@@ -89,7 +89,7 @@ def fleet_content(models: Sequence[Obj], incidents: Sequence[Obj] | None, notes:
             )
             continue
         r = fleet_row(live, incidents, now)
-        at = parse_time(r["lastSnapshotAt"])
+        at = timefmt.parse_or_none(r["lastSnapshotAt"])
         age_s = (now - at).total_seconds() if at else 999999999
         age = esc(r["lastSnapshotAge"] or "-")
         if r["latestInconclusive"]:
@@ -141,7 +141,7 @@ def timeline_html(versions: Sequence[Obj]) -> str:
     for v in sorted(versions, key=lambda o: str(_get(o, "metadata", "creationTimestamp") or "")):
         items = []
         for h in _get(v, "status", "stageHistory") or []:
-            at = parse_time(h.get("at"))
+            at = timefmt.parse_or_none(h.get("at"))
             when = at.strftime("%Y-%m-%d %H:%M:%S") if at else "?"
             reason = str(h.get("reason") or "")
             items.append(
@@ -216,7 +216,9 @@ def snapshot_values(snap: Obj) -> dict[str, float]:
 
 
 def snapshot_time(snap: Obj) -> datetime | None:
-    return parse_time(_get(snap, "spec", "window", "end")) or parse_time(_get(snap, "metadata", "creationTimestamp"))
+    return timefmt.parse_or_none(_get(snap, "spec", "window", "end")) or timefmt.parse_or_none(
+        _get(snap, "metadata", "creationTimestamp")
+    )
 
 
 def build_series(versions: Sequence[Obj], snapshots: Sequence[Obj], policy_source: Obj | None) -> list[Series]:

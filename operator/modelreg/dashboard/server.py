@@ -34,10 +34,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from modelreg import GROUP, VERSION
 from modelreg.dashboard import render
 
 log = logging.getLogger("modelreg.dashboard")
-GROUP, VERSION = "modelreg.io", "v1alpha1"
 KINDS = ("registeredmodels", "performancesnapshots", "incidents")
 COOKIE = "modelreg_dashboard"
 Obj = dict[str, Any]
@@ -337,7 +337,9 @@ def bind(address: str, port: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    from modelreg.cli.user import connect, error_message, warn
+    from modelreg.cli.cluster import connect
+    from modelreg.cli.errors import error_message
+    from modelreg.cli.shell import warn
 
     logging.basicConfig(level=logging.WARNING)
     try:
@@ -395,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    from modelreg.cli.user import _connection_args
+    from modelreg.cli.shell import connection_args
 
     p = sub.add_parser(
         "dashboard",
@@ -407,5 +409,5 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--address", default="127.0.0.1", help=argparse.SUPPRESS)
     p.add_argument("--allowed-host", action="append", default=None, help=argparse.SUPPRESS)
     p.add_argument("--any-port", action="store_true", help=argparse.SUPPRESS)
-    _connection_args(p)
+    connection_args(p)
     p.set_defaults(func=run)

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from modelreg.core import timefmt
+
 EXEC_API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 TOKEN_FILE_PERIOD = 60.0  # seconds between two reads of a token file (docs/deploy.md)
 LOCKOUT_SECONDS = 300.0  # nothing but 401s for this long: the liveness endpoint fails
@@ -342,13 +344,6 @@ def exec_info(config: ExecConfig, auth: AuthConfig) -> str:
     return json.dumps({"apiVersion": config.api_version, "kind": "ExecCredential", "spec": spec})
 
 
-def parse_time(text: str) -> datetime.datetime:
-    value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return value.astimezone(datetime.UTC)
-
-
 def parse_exec_credential(raw: bytes, config: ExecConfig) -> ExecResult:
     """The plugin's stdout as an :class:`ExecResult`; ``ValueError`` with the cause if unusable."""
     try:
@@ -373,7 +368,7 @@ def parse_exec_credential(raw: bytes, config: ExecConfig) -> ExecResult:
     expiration = None
     if status.get("expirationTimestamp"):
         try:
-            expiration = parse_time(str(status["expirationTimestamp"]))
+            expiration = timefmt.parse(str(status["expirationTimestamp"])).astimezone(datetime.UTC)
         except ValueError:
             raise ValueError(f"printed an invalid expirationTimestamp {status['expirationTimestamp']!r}") from None
     return ExecResult(

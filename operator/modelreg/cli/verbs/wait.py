@@ -1,4 +1,4 @@
-"""`modelreg wait` and `modelreg status NAME --watch`: follow one version by watching (docs/observability.md).
+"""``modelreg wait NAME --for ...``: wait by watching until a version gets there (docs/observability.md).
 
 ``wait NAME --for stage=Production|health=Healthy|condition=Ready --timeout 5m`` exits
 
@@ -18,25 +18,25 @@ follows a watch from that resourceVersion, re-listing when the watch expires.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from modelreg.api.models import ConditionStatus, Health, Stage
 from modelreg.cli import style
+from modelreg.cli.cluster import connect
+from modelreg.cli.errors import error_message
+from modelreg.cli.follow import Deleted, Obj, follow
+from modelreg.cli.shell import connection_args, warn
+from modelreg.core.lifecycle.annotations import RETRY_ANNOTATION, ROLLBACK_ANNOTATION
 
-STAGES = ("Development", "Sandbox", "Production", "RolledBack", "Archived")
-HEALTHS = ("Unknown", "Healthy", "Degraded", "Critical")
-COND_STATUSES = ("True", "False", "Unknown")
-RETRY_ANNOTATION = "modelreg.io/retry"
-ROLLBACK_ANNOTATION = "modelreg.io/rollback"
+STAGES: tuple[str, ...] = get_args(Stage)
+HEALTHS: tuple[str, ...] = get_args(Health)
+COND_STATUSES: tuple[str, ...] = get_args(ConditionStatus)
 
 EXIT_MET, EXIT_TIMEOUT, EXIT_USAGE, EXIT_GAVE_UP, EXIT_ERROR = 0, 1, 2, 3, 4
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -147,79 +147,7 @@ def judge(obj: Mapping[str, Any], want: Want) -> Verdict:
     return Verdict("wait", describe(obj))
 
 
-# --------------------------------------------------------------------------- watching
-
-
-class Deleted(Exception):
-    """The object was deleted while we followed it."""
-
-
-def follow(kube: Any, name: str, deadline: float | None) -> Iterator[Obj]:
-    """The object now, then each new version of it, until ``deadline`` (monotonic) passes.
-
-    Raises :class:`Deleted` when it is deleted; re-reads and resumes when the watch
-    expires (410 Gone) or the server ends it.
-    """
-    from kubernetes import watch
-    from kubernetes.client.exceptions import ApiException
-
-    from modelreg.cli.user import GROUP, RMODELS, VERSION, CliError
-
-    def fresh() -> Obj:
-        try:
-            return kube.get(RMODELS, name)  # type: ignore[no-any-return]
-        except CliError:
-            raise Deleted(name) from None
-
-    obj = fresh()
-    yield obj
-    rv = obj["metadata"].get("resourceVersion")
-    while True:
-        remaining = 300.0 if deadline is None else deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        w = watch.Watch()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
-        try:
-            for event in w.stream(  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
-                kube.custom().list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                kube.namespace,
-                RMODELS,
-                field_selector=f"metadata.name={name}",
-                resource_version=rv,
-                allow_watch_bookmarks=True,
-                timeout_seconds=max(1, math.ceil(min(remaining, 300.0))),
-                _request_timeout=(kube.timeout, min(remaining, 300.0) + 10),
-            ):
-                kind, body = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if (body.get("code") if isinstance(body, Mapping) else None) == 410:
-                        break  # expired: re-read below
-                    raise RuntimeError(f"watch failed: {body.get('message') if isinstance(body, Mapping) else body}")
-                rv = (body.get("metadata") or {}).get("resourceVersion") or rv
-                if kind == "BOOKMARK":
-                    continue
-                if kind == "DELETED":
-                    raise Deleted(name)
-                yield body
-                if deadline is not None and time.monotonic() >= deadline:
-                    return
-            else:
-                continue  # the server closed a healthy watch: resume from rv
-        except ApiException as err:
-            if err.status != 410:
-                raise
-        finally:
-            w.stop()  # type: ignore[no-untyped-call]  # kubernetes' watch and ApiClient are unannotated
-        obj = fresh()
-        rv = obj["metadata"].get("resourceVersion")
-        yield obj
-
-
-def run_wait(args: argparse.Namespace) -> int:
-    from modelreg.cli.user import connect, error_message, warn
-
+def run(args: argparse.Namespace) -> int:
     want: Want = args.for_
     out = style.Style(sys.stdout)
     err = style.Style(sys.stderr)
@@ -258,52 +186,7 @@ def run_wait(args: argparse.Namespace) -> int:
     return EXIT_TIMEOUT
 
 
-# --------------------------------------------------------------------------- status --watch
-
-
-def run_status_watch(args: argparse.Namespace, render: Callable[[Obj, datetime], str]) -> int:
-    """Redraw ``modelreg status NAME`` on every change until Ctrl-C (or deletion)."""
-    from modelreg.cli.user import connect, emit, error_message, warn
-
-    if getattr(args, "output", None):
-        warn("error: --watch cannot be combined with -o")
-        return 2
-    tty = sys.stdout.isatty()
-    painter = style.Style(sys.stdout)
-    try:
-        kube = connect(args, args.namespace)
-        with kube.api:
-            seen = None
-            for obj in follow(kube, args.name, None):
-                rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if rv == seen:
-                    continue
-                seen = rv
-                text = painter.status(render(obj, datetime.now(UTC)))
-                stamp = datetime.now(UTC).strftime("%H:%M:%SZ")
-                header = f"modelreg status {args.name} --watch (updated {stamp}; Ctrl-C to stop)"
-                if tty:
-                    sys.stdout.write("\x1b[H\x1b[2J")
-                    emit(f"{header}\n\n{text}")
-                else:
-                    emit(f"--- {header}\n{text}")
-    except Deleted:
-        warn(f"registeredmodel/{args.name} was deleted")
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    except Exception as exc:
-        warn(f"error: {error_message(exc, getattr(args, 'resolved_namespace', None))}")
-        return 1
-    return 0
-
-
-# --------------------------------------------------------------------------- argparse
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from modelreg.cli.user import _connection_args
-
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "wait",
         help="wait until a version reaches a stage, a health or a condition (exit 3: never without a person)",
@@ -322,11 +205,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="e.g. stage=Production, health=Healthy, condition=Ready (condition=Type=False for another status)",
     )
     p.add_argument("--timeout", type=parse_timeout, default=30.0, metavar="DURATION", help="default 30s (e.g. 5m)")
-    _connection_args(p)
-    p.set_defaults(func=run_wait)
-
-    # `status NAME --watch`: the status verb is registered by modelreg.cli.user (whose
-    # cmd_status hands a --watch over to run_status_watch); the option is added here.
-    status = sub.choices.get("status")
-    if status is not None:
-        status.add_argument("-w", "--watch", action="store_true", help="redraw on every change (Ctrl-C to stop)")
+    connection_args(p)
+    p.set_defaults(func=run)
