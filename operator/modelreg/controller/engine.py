@@ -24,7 +24,6 @@ import asyncio
 import fnmatch
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelreg import API_VERSION, GROUP, VERSION, metrics
+from modelreg import API_VERSION, metrics
 from modelreg.api.models import (
     IncidentAction,
     IncidentRef,
@@ -44,18 +43,17 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
+from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Remediation
 from modelreg.controller.informer import list_keys, missing
 from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
-    INC_PLURAL,
     JSON,
     LAST_APPLIED,
-    RM_PLURAL,
-    SNAP_PLURAL,
     SnapshotRec,
     Store,
     parse_time,
+    utcnow,
 )
 from modelreg.core import gauges, lifecycle, modelcard
 from modelreg.core import incidents as inc
@@ -63,9 +61,10 @@ from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
-from modelreg.core.names import label_value, with_suffix
+from modelreg.core.names import label_value
 from modelreg.core.policy import Defaults, effective_policy
-from modelreg.kube.client import ApiError, KubeClient, path_for
+from modelreg.kube.client import ApiError, KubeClient
+from modelreg.kube.paths import RM_PLURAL, SNAP_PLURAL, config_map_path, inc_path, rm_path, snap_path
 
 log = logging.getLogger("modelreg.engine")
 
@@ -75,23 +74,6 @@ WRITES_IN_FLIGHT = 16
 SNAPSHOTS_PER_PASS = 64
 #: Seconds after a re-list starts before the objects it no longer has are swept.
 SWEEP_DELAY = 3.0
-COMPONENT = "modelreg-operator"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
-
-
-def rm_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, RM_PLURAL, ns, name)
-
-
-def snap_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, SNAP_PLURAL, ns, name)
-
-
-def inc_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, INC_PLURAL, ns, name)
 
 
 def merge_diff(old: Any, new: Any) -> Any:
@@ -262,6 +244,7 @@ class Engine:
         self.settings = settings
         self.defaults = settings.defaults
         self.store = Store()
+        self.events = EventRecorder(client, settings.identity)
         # Paused until Kopf delivers its first watch event: Kopf calls event handlers only
         # once every index (models, incidents) has been listed, so no model is decided on
         # before its Incidents are known (a card rendered without them, then again with them).
@@ -657,7 +640,8 @@ class Engine:
             if rec.created is not None:
                 metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
         for event in lifecycle.fold_rollback_events(events):
-            await self.post_event(ns, views.get(event.object_name), event)
+            about = views.get(event.object_name)
+            await self.events.post(ns, event, uid=about.uid if about is not None else None)
 
         # 5. Retention and the next time-based look.
         for name, view in views.items():
@@ -798,7 +782,7 @@ class Engine:
             "data": {modelcard.CARD_KEY: modelcard.render_model_card(inputs)},
         }
         try:
-            await self.client.apply(path_for("", "v1", "configmaps", ns, cm_name), body)
+            await self.client.apply(config_map_path(ns, cm_name), body)
         except ApiError as err:
             log.warning("model card %s/%s not written: %s", ns, cm_name, err)
             return status
@@ -1061,43 +1045,6 @@ class Engine:
                 return
             raise
         self.store.upsert_snapshot(out)
-
-    async def post_event(
-        self,
-        ns: str,
-        view: lifecycle.VersionView | None,
-        event: lifecycle.Event,
-        *,
-        kind: str = "RegisteredModel",
-        uid: str | None = None,
-    ) -> None:
-        now = utcnow()
-        stamp = now.isoformat().replace("+00:00", "Z")
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": with_suffix(event.object_name, f".{uuid.uuid4().hex[:16]}"), "namespace": ns},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": kind,
-                "name": event.object_name,
-                "namespace": ns,
-                **({"uid": uid or view.uid} if (uid or view) else {}),  # type: ignore[union-attr]  # view set when uid is not
-            },
-            "type": event.type,
-            "reason": event.reason,
-            "message": event.message[:1024],
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": self.settings.identity,
-        }
-        try:
-            await self.client.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
-        except ApiError as err:  # an Event is best effort: never fail the work for it
-            log.warning("event %s/%s not posted: %s", event.object_name, event.reason, err)
 
     def _history_limit(self, spec: RegisteredModelSpec | None) -> int:
         """spec.snapshotHistoryLimit, else the operator default."""

@@ -234,10 +234,9 @@ class Healer:
         reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"
         kind_type: lifecycle.EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
         summary = "; ".join(f"{a.action}: {a.result} {a.message}".strip() for a in remediation.actions)
-        await self.engine.post_event(
+        await self.engine.events.post(
             ns,
-            None,
             lifecycle.Event(remediation.incident, kind_type, reason, summary or remediation.phase),
             kind="Incident",
-            uid=closed.uid,
+            uid=closed.uid or None,
         )

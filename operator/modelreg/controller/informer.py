@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from modelreg import GROUP, VERSION
-from modelreg.controller.store import INC_PLURAL, RM_PLURAL, SNAP_PLURAL, Key, Store, rv_int
+from modelreg.controller.store import Key, Store, rv_int
 from modelreg.kube.client import ApiError, KubeClient, path_for
+from modelreg.kube.paths import INC_PLURAL, RM_PLURAL, SNAP_PLURAL
 
 if TYPE_CHECKING:
     from modelreg.controller.engine import Engine

@@ -492,7 +492,7 @@ class Poller:
         from modelreg.core import lifecycle
 
         event = lifecycle.Event(name, change.event_type, f"Metrics{change.event_reason}", change.event_message)
-        await self.engine.post_event(ns, None, event, uid=str(body["metadata"].get("uid", "")) or None)
+        await self.engine.events.post(ns, event, uid=str(body["metadata"].get("uid", "")) or None)
 
     # --- HTTP -------------------------------------------------------------------------------
 

@@ -13,9 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from modelreg.kube.paths import RM_PLURAL, SNAP_PLURAL
+
 JSON = dict[str, Any]
-RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 Key = tuple[str, str]
+
+
+def utcnow() -> datetime:
+    """Now, to the millisecond (what the API server's timestamps keep)."""
+    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
 
 
 def parse_time(value: object) -> datetime | None:
