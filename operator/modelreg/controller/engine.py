@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,8 +43,9 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
+from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
-from modelreg.controller.healer import Remediation
+from modelreg.controller.healer import Healer
 from modelreg.controller.informer import list_keys, missing
 from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
@@ -63,6 +64,8 @@ from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
 from modelreg.core.names import label_value
 from modelreg.core.policy import Defaults, effective_policy
+from modelreg.core.remediation import Remediation, manual_remediation
+from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
 from modelreg.kube.paths import RM_PLURAL, SNAP_PLURAL, config_map_path, inc_path, rm_path, snap_path
 
@@ -251,7 +254,14 @@ class Engine:
         self.queue = WorkQueue(self._process, workers=workers, paused=True)
         self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
-        self.healer: Any = None  # set by the healer module when enabled
+        self.closer = IncidentCloser(
+            client, self.store, self.events, settings.identity, timedelta(seconds=settings.claim_seconds)
+        )
+        self.healer = (
+            Healer(self.store, self.queue, self.closer, self.defaults, self.versions_moved)
+            if settings.builtin_healer
+            else None
+        )
         self.poller: Any = None  # MetricSource polling (controller.poller), when started
         self._card_keys: dict[str, tuple[Any, str]] = {}
         self._watching: set[str] = set()  # plurals whose watch stream has delivered an event
@@ -523,12 +533,14 @@ class Engine:
         plan = lifecycle.reconcile([replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now)
         events.extend(plan.events)
         remediations: list[Remediation] = []
+        held: dict[str, Claim] = {}  # incident → the built-in healer's claim on it
         if self.healer is not None:
             seen = {b["metadata"]["name"]: material(b) for b in bodies}
             claimed = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now, seen)
             if claimed is None:
                 return  # the model moved while we read it; the rerun acts on fresh data
-            remediations = claimed
+            remediations = [c.remediation for c in claimed]
+            held = {c.remediation.incident: c.claim for c in claimed}
         for outcome in plan.rollbacks:
             metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
             manual = self._manual_remediation(ns, outcome, remediations, now)
@@ -631,10 +643,8 @@ class Engine:
                     gauges.values(new),
                     {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
                 )
-        if self.healer is not None or remediations:
-            closer = self.healer or _ManualCloser(self)
-            for r in remediations:
-                await closer.close(ns, r, now)  # the closedAt the cards were rendered with
+        for r in remediations:
+            await self.closer.close(ns, r, now, held.get(r.incident))  # the closedAt the cards were rendered with
         await in_batches([self._write_snapshot_status(rec, status) for rec, status in snapshot_writes])
         for _name, rec, _ in opened:
             if rec.created is not None:
@@ -807,30 +817,13 @@ class Engine:
         rec = self.store.open_incident(ns, outcome.rolled_back)
         if rec is None or any(r.incident == rec.name for r in taken):
             return None
-        status = IncidentStatus.model_validate(rec.status)
-        if status.claimed_by and status.claim_expires_at is not None and status.claim_expires_at > now:
-            return None  # a healer holds it and will record the rollback and close it
-        if not status.occurrences:
-            status = inc.opened_status(rec.snapshots[0] if rec.snapshots else "", now)
-        playbook = str(rec.body.get("spec", {}).get("playbook", "model_rollback"))
-        ok = outcome.restored is not None
-        return Remediation(
-            incident=rec.name,
-            version=outcome.rolled_back,
-            status=status,
-            actions=[
-                IncidentAction(
-                    playbook=playbook,
-                    action="RolledBack" if ok else "RollBack",
-                    at=now,
-                    result="Succeeded" if ok else "Failed",
-                    message=f"manual rollback: {outcome.message}",
-                )
-            ],
-            phase="Remediated" if ok else "Failed",
-            reason="" if ok else outcome.reason,
-            restored=outcome.restored,
-            opened_at=parse_time(rec.body["metadata"].get("creationTimestamp")),
+        return manual_remediation(
+            rec.name,
+            IncidentStatus.model_validate(rec.status),
+            str(rec.body.get("spec", {}).get("playbook", "model_rollback")),
+            outcome,
+            now,
+            parse_time(rec.body["metadata"].get("creationTimestamp")),
         )
 
     async def _sync_serving(
@@ -1153,15 +1146,3 @@ class Engine:
     async def stop(self) -> None:
         await self.queue.stop()
         await asyncio.sleep(0)
-
-
-class _ManualCloser:
-    """Closes Incidents of manual rollbacks when the built-in healer is off."""
-
-    def __init__(self, engine: Engine) -> None:
-        from modelreg.controller.healer import Healer
-
-        self._healer = Healer(engine)
-
-    async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
-        await self._healer.close(ns, remediation, now)

@@ -126,7 +126,7 @@ class Poller:
         from modelreg.controller.informer import Informer
 
         shim = SimpleNamespace(client=self.client, store=self)
-        self._informer = Informer(shim, MS_PLURAL, namespaces, self.on_source)  # type: ignore[arg-type]
+        self._informer = Informer(shim, MS_PLURAL, namespaces, self.on_source)
 
         async def list_then_watch() -> None:
             for scope in self._informer.scopes:

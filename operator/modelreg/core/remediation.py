@@ -1,0 +1,121 @@
+"""What remediating an Incident does to a model, decided without I/O (docs/incidents.md).
+
+Two paths close an Incident with a rollback: the built-in healer, after it has
+claimed an Incident of the ``model_rollback`` playbook, and a manual rollback
+(the annotation), which closes the version's open Incident under its own
+playbook. Both turn a :class:`~modelreg.core.lifecycle.RollbackOutcome` into a
+:class:`Remediation` through one function, :func:`from_rollback`; the shell
+(:mod:`modelreg.controller.healer`, :mod:`modelreg.controller.closing`) claims,
+writes and closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
+from modelreg.core.lifecycle import RollbackOutcome, rollback
+
+#: The playbook the built-in healer runs.
+PLAYBOOK = "model_rollback"
+
+
+@dataclass
+class Remediation:
+    """One Incident a reconcile is remediating, closed after the writes."""
+
+    incident: str
+    version: str
+    actions: list[IncidentAction] = field(default_factory=list)
+    phase: str = "Remediated"
+    reason: str = ""
+    restored: str | None = None
+    opened_at: datetime | None = None
+
+
+def from_rollback(
+    incident: str,
+    outcome: RollbackOutcome,
+    now: datetime,
+    *,
+    playbook: str = PLAYBOOK,
+    note: str = "",
+    opened_at: datetime | None = None,
+) -> Remediation:
+    """The Remediation of ``incident`` by the rollback ``outcome`` (failed without a restore target).
+
+    ``note`` prefixes the recorded action's message (``"manual rollback: "`` on the manual path).
+    """
+    ok = outcome.restored is not None
+    return Remediation(
+        incident=incident,
+        version=outcome.rolled_back,
+        actions=[
+            IncidentAction(
+                playbook=playbook,
+                action="RolledBack" if ok else "RollBack",
+                at=now,
+                result="Succeeded" if ok else "Failed",
+                message=f"{note}{outcome.message}",
+            )
+        ],
+        phase="Remediated" if ok else "Failed",
+        reason="" if ok else outcome.reason,
+        restored=outcome.restored,
+        opened_at=opened_at,
+    )
+
+
+def healer_remediation(
+    incident: str,
+    version: str,
+    statuses: dict[str, RegisteredModelStatus],
+    versions: Mapping[str, str],
+    now: datetime,
+    opened_at: datetime | None = None,
+) -> tuple[Remediation, RollbackOutcome | None]:
+    """The built-in healer's remediation of its claimed ``incident`` on ``version``; rolls back in ``statuses``.
+
+    A version already RolledBack (a previous holder died after its status write) is only
+    closed; one not in Production is left as it is (Failed, NotInProduction). The rollback
+    outcome, when one was made, comes back for the caller's metrics.
+    """
+    current = statuses[version]
+    if current.stage == "RolledBack":
+        restored = next((n for n, s in statuses.items() if s.stage == "Production"), None)
+        done = IncidentAction(
+            playbook=PLAYBOOK,
+            action="RolledBack",
+            at=now,
+            result="Succeeded",
+            message=f"already rolled back to {current.rolled_back_to}",
+        )
+        return Remediation(incident, version, [done], restored=restored, opened_at=opened_at), None
+    if current.stage != "Production":
+        skipped = IncidentAction(
+            playbook=PLAYBOOK,
+            action="RollBack",
+            at=now,
+            result="Skipped",
+            message=f"version is {current.stage}, not Production",
+        )
+        return Remediation(incident, version, [skipped], "Failed", "NotInProduction", opened_at=opened_at), None
+    outcome = rollback(statuses, versions, version, now, f"incident {incident}")
+    return from_rollback(incident, outcome, now, opened_at=opened_at), outcome
+
+
+def manual_remediation(
+    incident: str,
+    status: IncidentStatus,
+    playbook: str,
+    outcome: RollbackOutcome,
+    now: datetime,
+    opened_at: datetime | None = None,
+) -> Remediation | None:
+    """A manual rollback (annotation) closes the version's open ``incident`` too, unless a
+    healer holds a live claim on it (that healer records the rollback and closes it)."""
+    if status.claimed_by and status.claim_expires_at is not None and status.claim_expires_at > now:
+        return None
+    return from_rollback(incident, outcome, now, playbook=playbook, note="manual rollback: ", opened_at=opened_at)
