@@ -46,7 +46,6 @@ from modelreg.api.models import (
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Healer
-from modelreg.controller.informer import list_keys, missing
 from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
     JSON,
@@ -67,7 +66,7 @@ from modelreg.core.policy import Defaults, effective_policy
 from modelreg.core.remediation import Remediation, manual_remediation
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
-from modelreg.kube.paths import RM_PLURAL, SNAP_PLURAL, config_map_path, inc_path, rm_path, snap_path
+from modelreg.kube.paths import config_map_path, inc_path, rm_path, snap_path
 
 log = logging.getLogger("modelreg.engine")
 
@@ -75,8 +74,6 @@ log = logging.getLogger("modelreg.engine")
 WRITES_IN_FLIGHT = 16
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
 SNAPSHOTS_PER_PASS = 64
-#: Seconds after a re-list starts before the objects it no longer has are swept.
-SWEEP_DELAY = 3.0
 
 
 def merge_diff(old: Any, new: Any) -> Any:
@@ -264,25 +261,8 @@ class Engine:
         )
         self.poller: Any = None  # MetricSource polling (controller.poller), when started
         self._card_keys: dict[str, tuple[Any, str]] = {}
-        self._watching: set[str] = set()  # plurals whose watch stream has delivered an event
-        self._sweep_armed: set[str] = set()
 
     # --- watch-event entry points (called from Kopf handlers; never block) ---------------
-
-    def note_event(self, plural: str, event_type: str | None) -> None:
-        """Arm a sweep when a kind is listed again after its watch had run.
-
-        Kopf lists a kind again when its watch expires (410 Gone) and replays the
-        listed objects as events of type None, but it never reports the objects
-        that were deleted during the gap. :meth:`sweep` finds those.
-        """
-        if self.queue.paused:
-            self.queue.resume()
-        if event_type is not None:
-            self._watching.add(plural)
-        elif plural in self._watching and plural not in self._sweep_armed:
-            self._sweep_armed.add(plural)
-            self.queue.call_later(SWEEP_DELAY, ("sweep", plural, ""))
 
     def forget_namespace(self, namespace: str) -> int:
         """Drop every object of ``namespace`` from the store, scheduling and writing nothing (a shard
@@ -434,8 +414,6 @@ class Engine:
                 await self.expire_incident(key[1], key[2])
             elif kind == "deleted":
                 await self.cleanup_deleted_model(key[1], key[2])
-            elif kind == "sweep":
-                await self.sweep(key[1])
             elif kind in ("poll", "probe") and self.poller is not None:
                 await self.poller.handle(key)
         finally:
@@ -1106,28 +1084,6 @@ class Engine:
             return
         await self.client.delete(inc_path(ns, name), precondition_uid=rec.body["metadata"].get("uid"))
         self.store.delete_incident(ns, name)
-
-    async def sweep(self, plural: str) -> None:
-        """Forget (as if a DELETED event had come) what no longer exists after a re-list.
-
-        Lists each namespace the store holds objects of ``plural`` in; an object
-        missing from that list and not newer than it was deleted during the gap.
-        """
-        self._sweep_armed.discard(plural)
-        gone = 0
-        for ns in sorted({ns for ns, _ in self.store.resource_versions(plural)}):
-            present, listed_rv = await list_keys(self.client, plural, ns)
-            for _, name in missing(self.store.resource_versions(plural, ns), present, listed_rv):
-                gone += 1
-                stub = {"metadata": {"namespace": ns, "name": name}}
-                if plural == RM_PLURAL:
-                    self.on_model("DELETED", self.store.model(ns, name) or stub)
-                elif plural == SNAP_PLURAL:
-                    self.on_snapshot("DELETED", stub)
-                else:
-                    self.on_incident("DELETED", stub)
-        if gone:
-            log.info("re-list of %s: %d deleted while the watch was down, forgotten", plural, gone)
 
     async def cleanup_deleted_model(self, ns: str, name: str) -> None:
         """Snapshots of a deleted RegisteredModel are deleted with it (docs/evaluation.md)."""

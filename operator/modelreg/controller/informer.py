@@ -18,8 +18,8 @@ and index handlers only), so plain informers lose nothing:
 * Each kind's watch starts from its list's resourceVersion with bookmarks,
   resumes from the last one seen after a timeout or a dropped connection, and
   lists again after 410 Gone. A re-list reports what was deleted during the
-  gap (held, not listed, and not newer than the list) as deletions: Kopf's
-  re-list never did, hence the engine's sweep on that path.
+  gap (held, not listed, and not newer than the list) as deletions (Kopf's
+  re-list never did).
 * Failed requests back off 1, 2, 5, 10, 20 s and then every 30 s for as long as
   it takes (revoked RBAC, an API server upgrade), like Kopf's watches here.
 
@@ -123,13 +123,6 @@ async def list_pages(client: KubeClient, plural: str, scope: str | None, each: C
         del page
         if not token:
             return rv
-
-
-async def list_keys(client: KubeClient, plural: str, scope: str | None) -> tuple[set[Key], str]:
-    """(namespace, name) of every object of ``plural`` in ``scope``, and the list's resourceVersion."""
-    present: set[Key] = set()
-    rv = await list_pages(client, plural, scope, lambda item: present.add(key_of(item)))
-    return present, rv
 
 
 def key_of(body: JSON) -> Key:
