@@ -663,95 +663,52 @@ class Engine:
         statuses: dict[str, RegisteredModelStatus],
         closing: dict[str, str],
         now: datetime,
-    ) -> dict[str, tuple[Any, ...]]:
-        """The versions whose card must be rendered again (decided without I/O)."""
-        jobs = {name: self._card_job(ns, view, statuses[name], closing, now) for name, view in views.items()}
+    ) -> dict[str, modelcard.CardJob]:
+        """The versions whose card must be rendered again (decided without I/O: :func:`modelcard.card_job`)."""
+        jobs = {
+            name: modelcard.card_job(
+                ns,
+                name,
+                view.uid,
+                view.generation,
+                view.spec,
+                statuses[name],
+                self._card_incidents(ns, name),
+                self._card_keys,
+                closing,
+                now,
+            )
+            for name, view in views.items()
+        }
         return {name: job for name, job in jobs.items() if job is not None}
+
+    def _card_incidents(self, ns: str, name: str) -> list[modelcard.CardIncident]:
+        return [
+            modelcard.CardIncident(
+                name=r.name,
+                severity=str(r.body.get("spec", {}).get("severity", "")),
+                phase=r.phase,
+                summary=str(r.body.get("spec", {}).get("summary", "")),
+                opened=parse_time(r.body["metadata"].get("creationTimestamp")),
+                closed=parse_time(r.status.get("closedAt")),
+            )
+            for r in self.store.incidents_of(ns, name)
+        ]
 
     async def _apply_cards(
         self,
         ns: str,
         views: dict[str, lifecycle.VersionView],
         statuses: dict[str, RegisteredModelStatus],
-        jobs: dict[str, tuple[Any, ...]],
+        jobs: dict[str, modelcard.CardJob],
     ) -> dict[str, ModelCardRef | None]:
         """Apply the rendered cards concurrently; the card reference each status gets."""
         done = await asyncio.gather(*(self._apply_card(ns, views[n], statuses[n], job) for n, job in jobs.items()))
         return {name: status.model_card for name, status in zip(jobs, done, strict=True)}
 
-    def _card_job(
-        self,
-        ns: str,
-        view: lifecycle.VersionView,
-        status: RegisteredModelStatus,
-        closing: dict[str, str] | None = None,
-        now: datetime | None = None,
-    ) -> tuple[Any, ...] | None:
-        """What to render of ``<name>-model-card`` when its inputs changed, else None.
-
-        Decided without I/O; never a render per healthy snapshot. :meth:`_apply_card` writes it.
-        """
-        if view.spec is None:
-            return None
-        prev = status.model_card
-        if prev is not None and prev.stage == status.stage and prev.health == status.health:
-            shown, shown_at, verdict = prev.metrics, prev.metrics_at, prev.verdict
-        else:  # metrics as of the last stage or health change
-            last = status.last_snapshot
-            shown = dict(last.metrics) if last else {}
-            shown_at = last.at if last else None
-            verdict = last.verdict if last else None
-        cards = tuple(
-            modelcard.CardIncident(
-                name=r.name,
-                severity=str(r.body.get("spec", {}).get("severity", "")),
-                phase=closing[r.name] if closing and r.name in closing else r.phase,
-                summary=str(r.body.get("spec", {}).get("summary", "")),
-                opened=parse_time(r.body["metadata"].get("creationTimestamp")),
-                closed=now if closing and r.name in closing else parse_time(r.status.get("closedAt")),
-            )
-            for r in self.store.incidents_of(ns, view.name)
-        )
-        inputs = modelcard.CardInputs(
-            name=view.name,
-            namespace=ns,
-            spec=view.spec,
-            stage=status.stage,
-            health=status.health,
-            stage_history=tuple(status.stage_history),
-            metrics=shown,
-            metrics_at=shown_at,
-            verdict=verdict,
-            incidents=cards,
-            rolled_back_to=status.rolled_back_to,
-            production_since=status.production_since,
-            canary=modelcard.canary_text(status.canary),
-        )
-        fingerprint = (
-            view.uid,
-            view.generation,
-            status.stage,
-            status.health,
-            len(status.stage_history),
-            status.rolled_back_to,
-            tuple(shown.items()),
-            tuple((c.name, c.phase, c.closed) for c in cards),
-            inputs.canary,
-        )
-        memo = self._card_keys.get(view.uid)
-        if memo is not None and memo[0] == fingerprint:
-            key = memo[1]
-        else:
-            key = modelcard.card_inputs_key(inputs)
-            self._card_keys[view.uid] = (fingerprint, key)
-        if prev is not None and prev.sha256 == key:
-            return None
-        return (inputs, key, shown, shown_at, verdict)
-
     async def _apply_card(
-        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: tuple[Any, ...]
+        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: modelcard.CardJob
     ) -> RegisteredModelStatus:
-        inputs, key, shown, shown_at, verdict = job
         cm_name = modelcard.config_map_name(view.name)
         body = {
             "apiVersion": "v1",
@@ -767,26 +724,14 @@ class Engine:
                     {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
                 ],
             },
-            "data": {modelcard.CARD_KEY: modelcard.render_model_card(inputs)},
+            "data": {modelcard.CARD_KEY: modelcard.render_model_card(job.inputs)},
         }
         try:
             await self.client.apply(config_map_path(ns, cm_name), body)
         except ApiError as err:
             log.warning("model card %s/%s not written: %s", ns, cm_name, err)
             return status
-        return status.model_copy(
-            update={
-                "model_card": ModelCardRef(
-                    config_map=cm_name,
-                    sha256=key,
-                    stage=status.stage,
-                    health=status.health,
-                    metrics=shown,
-                    metrics_at=shown_at,
-                    verdict=verdict,
-                )
-            }
-        )
+        return status.model_copy(update={"model_card": job.ref(status)})
 
     def _manual_remediation(
         self, ns: str, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
