@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from modelreg.api.models import IncidentStatus, RegisteredModelStatus
 from modelreg.core.lifecycle import RollbackOutcome
-from modelreg.core.remediation import from_rollback, healer_remediation, manual_remediation
+from modelreg.core.remediation import from_rollback, healer_remediation, manual_remediation, rollback_events, served
 
 NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 VERSIONS = {"m-v1": "1.0.0", "m-v2": "2.0.0"}
@@ -83,3 +83,33 @@ def test_both_paths_share_one_mapping() -> None:
     assert from_rollback("i", outcome, NOW, note="manual rollback: ", playbook="p") == manual_remediation(
         "i", IncidentStatus(), "p", outcome, NOW
     )
+
+
+class Result:
+    def __init__(self, ok: bool, reason: str = "", message: str = "") -> None:
+        self.ok, self.reason, self.message = ok, reason, message
+
+
+def test_serving_follows_a_rollback_or_fails_its_incident() -> None:
+    outcome = RollbackOutcome("m-v2", "m-v1", "1.0.0", "RolledBack", "rolled back")
+    none, ok, bad = (from_rollback("i", outcome, NOW) for _ in range(3))
+    skipped = from_rollback("j", RollbackOutcome("m-v2", None, None, "NoRestoreTarget", "x"), NOW)
+    served([none], None, NOW)
+    served([ok], Result(True, message="applied"), NOW)
+    served([bad, skipped], Result(False, "ApplyFailed", "forbidden"), NOW)
+    assert [(a.action, a.result, a.message) for a in none.actions[1:]] == [
+        ("ServingRestored", "Skipped", "no serving workload configured")
+    ]
+    assert [(a.action, a.result) for a in ok.actions[1:]] == [
+        ("ServingRestored", "Succeeded")
+    ] and ok.phase == "Remediated"
+    assert (bad.phase, bad.reason, bad.actions[-1].result) == ("Failed", "ApplyFailed", "Failed")
+    assert len(skipped.actions) == 1  # nothing was restored: serving is not its business
+
+
+def test_rollback_events_name_the_restored_version() -> None:
+    outcome = RollbackOutcome("m-v2", "m-v1", "1.0.0", "RolledBack", "2.0.0 rolled back to 1.0.0")
+    events = rollback_events([from_rollback("i", outcome, NOW)])
+    assert [(e.object_name, e.reason) for e in events] == [("m-v2", "RolledBack"), ("m-v1", "Restored")]
+    failed = from_rollback("i", RollbackOutcome("m-v2", None, None, "NoRestoreTarget", "x"), NOW)
+    assert rollback_events([failed]) == []

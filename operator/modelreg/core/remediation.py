@@ -11,12 +11,15 @@ writes and closes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
-from modelreg.core.lifecycle import RollbackOutcome, rollback
+from modelreg.core.claims import ActionResult
+from modelreg.core.lifecycle import Event, RollbackOutcome, rollback
+from modelreg.core.lifecycle import rollback_events as outcome_events
 
 #: The playbook the built-in healer runs.
 PLAYBOOK = "model_rollback"
@@ -119,3 +122,41 @@ def manual_remediation(
     if status.claimed_by and status.claim_expires_at is not None and status.claim_expires_at > now:
         return None
     return from_rollback(incident, outcome, now, playbook=playbook, note="manual rollback: ", opened_at=opened_at)
+
+
+class ServingResult(Protocol):
+    """How the serving workload took the pass's Production version."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+
+def served(remediations: Iterable[Remediation], serving: ServingResult | None, now: datetime) -> None:
+    """Record on each successful rollback how serving followed the restored version; a rollback
+    whose workload could not be updated fails its Incident with the serving reason."""
+    for r in remediations:
+        if not (r.restored and r.phase == "Remediated"):
+            continue
+        result: ActionResult = "Skipped" if serving is None else "Succeeded" if serving.ok else "Failed"
+        message = "no serving workload configured" if serving is None else serving.message
+        r.actions.append(
+            IncidentAction(playbook=PLAYBOOK, action="ServingRestored", at=now, result=result, message=message)
+        )
+        if serving is not None and not serving.ok:
+            r.phase, r.reason = "Failed", serving.reason
+
+
+def rollback_events(remediations: Iterable[Remediation]) -> list[Event]:
+    """The RolledBack Events of the rollbacks these remediations made (or found made)."""
+    out: list[Event] = []
+    for r in remediations:
+        for action in r.actions:
+            if action.action == "RolledBack" and r.restored:
+                out.extend(outcome_events(RollbackOutcome(r.version, r.restored, None, "RolledBack", action.message)))
+    return out
