@@ -25,8 +25,8 @@ import fnmatch
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Hashable
-from dataclasses import dataclass, replace
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,6 @@ from pydantic import ValidationError
 
 from modelreg import API_VERSION, metrics
 from modelreg.api.models import (
-    IncidentAction,
     IncidentRef,
     IncidentStatus,
     ModelCardRef,
@@ -43,13 +42,13 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
+from modelreg.controller.applier import Applied, Applier, material
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Healer
 from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
     JSON,
-    LAST_APPLIED,
     SnapshotRec,
     Store,
     parse_time,
@@ -57,66 +56,22 @@ from modelreg.controller.store import (
 )
 from modelreg.core import gauges, lifecycle, modelcard
 from modelreg.core import incidents as inc
-from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
+from modelreg.core.conditions import set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
 from modelreg.core.names import label_value
+from modelreg.core.passplan import Writes, plan_writes
 from modelreg.core.policy import Defaults, effective_policy
-from modelreg.core.remediation import Remediation, manual_remediation
+from modelreg.core.remediation import Remediation, manual_remediation, rollback_events, served
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
 from modelreg.kube.paths import config_map_path, inc_path, rm_path, snap_path
 
 log = logging.getLogger("modelreg.engine")
 
-#: Snapshot status writes and retention deletes in flight at once for one model.
-WRITES_IN_FLIGHT = 16
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
 SNAPSHOTS_PER_PASS = 64
-
-
-def merge_diff(old: Any, new: Any) -> Any:
-    """A JSON merge patch turning ``old`` into ``new`` (lists replaced whole)."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    out: JSON = {}
-    for key in old.keys() - new.keys():
-        out[key] = None
-    for key, value in new.items():
-        if key not in old:
-            out[key] = value
-        elif old[key] != value:
-            out[key] = merge_diff(old[key], value)
-    return out
-
-
-def material(body: JSON) -> tuple[Any, ...]:
-    """What a reconcile's decisions about a RegisteredModel depend on.
-
-    Everything but the status conditions other writers own (a user's or another
-    controller's condition type): a change to only those neither invalidates a
-    plan nor may be overwritten by it.
-    """
-    meta = body.get("metadata", {})
-    status = dict(body.get("status") or {})
-    conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
-    # The store drops kubectl's last-applied copy (see store.trim); a listed body still has it.
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
-    return (meta.get("generation"), annotations, body.get("spec"), status, conditions)
-
-
-def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
-    """``new_wire`` with the foreign conditions as they are in ``fresh_status``."""
-    ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
-    foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
-    return {**new_wire, "conditions": ours + foreign}
-
-
-async def in_batches(calls: list[Awaitable[None]]) -> None:
-    """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
-    for i in range(0, len(calls), WRITES_IN_FLIGHT):
-        await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
 
 
 class _Gone:
@@ -226,6 +181,25 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
     )
 
 
+@dataclass
+class _Pass:
+    """What one pass over a model has read and decided so far."""
+
+    ns: str
+    model_name: str
+    bodies: list[JSON]
+    views: dict[str, lifecycle.VersionView]
+    statuses: dict[str, RegisteredModelStatus]
+    now: datetime
+    events: list[lifecycle.Event] = field(default_factory=list)
+    snapshot_writes: list[tuple[SnapshotRec, JSON]] = field(default_factory=list)
+    #: Snapshots that opened an Incident (breach → incident latency).
+    opened: list[SnapshotRec] = field(default_factory=list)
+    remediations: list[Remediation] = field(default_factory=list)
+    #: Incident → the built-in healer's claim on it.
+    held: dict[str, Claim] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Settings:
     defaults: Defaults
@@ -254,6 +228,7 @@ class Engine:
         self.closer = IncidentCloser(
             client, self.store, self.events, settings.identity, timedelta(seconds=settings.claim_seconds)
         )
+        self.applier = Applier(client, self.store, self.closer, self.events)
         self.healer = (
             Healer(self.store, self.queue, self.closer, self.defaults, self.versions_moved)
             if settings.builtin_healer
@@ -421,221 +396,191 @@ class Engine:
             metrics.queue_depth.set(self.queue.depth)
 
     async def reconcile_model(self, ns: str, model_name: str) -> None:
+        """One pass over a model: decide, then write in the kill-safe order (:mod:`modelreg.core.passplan`)."""
         bodies = self.store.versions_of(ns, model_name)
         if not bodies:
             return
         now = utcnow()
         views = {b["metadata"]["name"]: version_view(b, self.defaults) for b in bodies}
-        statuses = {name: v.status for name, v in views.items()}
-        events: list[lifecycle.Event] = []
-        snapshot_writes: list[tuple[SnapshotRec, JSON]] = []
-        opened: list[tuple[str, SnapshotRec, datetime]] = []
+        p = _Pass(ns, model_name, bodies, views, {name: v.status for name, v in views.items()}, now)
+        await self._evaluate_snapshots(p)
+        self._refer_open_incidents(p)
+        plan = self._decide_lifecycle(p)
+        if not await self._remediate(p, plan):
+            return  # the model moved while the healer read it; the rerun acts on fresh data
+        await self._serve_and_render(p, plan)
+        writes = plan_writes(
+            plan.statuses,
+            p.remediations,
+            [(rec.name, status) for rec, status in p.snapshot_writes],
+            p.events,
+            {name: v.uid for name, v in views.items()},
+            plan.requeue_at,
+        )
+        opened = [rec.created for rec in p.opened if rec.created is not None]
+        applied = await self.applier.apply(ns, writes, bodies, p.held, now, opened)
+        self._export_versions(p, writes, applied)
+        if applied.stale:
+            # Somebody else wrote a status in between: start again from what is stored now.
+            self.queue.schedule(("model", ns, model_name))
+            return
+        for name, view in views.items():
+            await self.applier.retain(ns, name, self._history_limit(view.spec))
+        if writes.wake_up is not None:
+            self.queue.call_at(writes.wake_up.at, ("model", ns, model_name))
 
-        # 1. Snapshots, in window order per version.
-        for name in sorted(views):
-            view = views[name]
-            pending = [s for s in self.store.snapshots_of(ns, name) if not s.evaluated]
+    async def _evaluate_snapshots(self, p: _Pass) -> None:
+        """1. Each version's unevaluated snapshots in window order: evaluate, fold into the
+        version, and open or count the episode's Incident (written at once: Incidents first)."""
+        for name in sorted(p.views):
+            view = p.views[name]
+            pending = [s for s in self.store.snapshots_of(p.ns, name) if not s.evaluated]
             if not pending:
                 continue
             if len(pending) > SNAPSHOTS_PER_PASS:
                 # Oldest first, a bounded batch per pass: retention runs after each batch,
                 # so a flood never piles up evaluated history; the rest follows at once.
                 pending = pending[:SNAPSHOTS_PER_PASS]
-                self.queue.schedule(("model", ns, model_name))
+                self.queue.schedule(("model", p.ns, p.model_name))
             if view.spec is None:
                 continue  # evaluated once the spec is fixed
             policy = view.policy or effective_policy(view.spec, self.defaults)
             for rec in pending:
-                evaluation = self._evaluate(rec, policy)
-                effect = lifecycle.apply_snapshot(
-                    replace(view, status=statuses[name]),
-                    statuses[name],
-                    policy,
-                    evaluation,
-                    rec.name,
-                    rec.at,
-                    now,
-                )
-                statuses[name] = effect.status
-                snapshot_writes.append((rec, self._snapshot_status(evaluation, effect.stage, now)))
-                metrics.snapshots_evaluated.labels(evaluation.verdict).inc()
-                for b in evaluation.breaches:
-                    metrics.breaches.labels(b.criterion).inc()
-                if not effect.counted:
-                    continue
-                # Twice at most: an Incident deleted behind our back (found gone when this
-                # snapshot is counted into it) ends its episode, and the snapshot opens a new one.
-                for _attempt in range(2):
-                    episode = self._episode(ns, name, statuses[name])
-                    restore = lifecycle.restore_target(statuses, exclude=name)
-                    restore_version = views[restore].spec.version if restore and views[restore].spec else None  # type: ignore[union-attr]
-                    decision = inc.decide(
-                        namespace=ns,
-                        registered_model=name,
-                        spec=view.spec,
-                        policy=policy,
-                        stage=effect.stage,
-                        evaluation=evaluation,
-                        rollback_due=effect.rollback_due,
-                        canary=effect.canary_incident,
-                        snapshot_name=rec.name,
-                        snapshot_uid=rec.uid,
-                        episode=episode,
-                        restore_version=restore_version,
-                    )
-                    if decision is None:
-                        break
-                    ref = await self._write_incident(ns, view, decision, rec, now)
-                    if ref is GONE:
-                        statuses[name] = statuses[name].model_copy(update={"incident": None})
-                        continue
-                    if ref is not None:
-                        statuses[name] = statuses[name].model_copy(update={"incident": ref})
-                    if isinstance(decision, inc.CreateIncident):
-                        opened.append((name, rec, now))
-                        events.append(
-                            lifecycle.Event(
-                                name,
-                                "Warning",
-                                "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
-                                f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
-                            )
-                        )
-                    break
+                await self._evaluate_one(p, name, view, policy, rec)
 
-        # 2. The open incident each version points at (closed ones are let go).
-        for name in views:
-            statuses[name] = self._with_incident_ref(ns, name, statuses[name])
-
-        # 3. Lifecycle for the whole model, then the healer's rollbacks (same serialization).
-        plan = lifecycle.reconcile([replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now)
-        events.extend(plan.events)
-        remediations: list[Remediation] = []
-        held: dict[str, Claim] = {}  # incident → the built-in healer's claim on it
-        if self.healer is not None:
-            seen = {b["metadata"]["name"]: material(b) for b in bodies}
-            claimed = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now, seen)
-            if claimed is None:
-                return  # the model moved while we read it; the rerun acts on fresh data
-            remediations = [c.remediation for c in claimed]
-            held = {c.remediation.incident: c.claim for c in claimed}
-        for outcome in plan.rollbacks:
-            metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
-            manual = self._manual_remediation(ns, outcome, remediations, now)
-            if manual is not None:
-                remediations.append(manual)
-        if remediations:
-            for r in remediations:
-                for action in r.actions:
-                    if action.action == "RolledBack" and r.restored:
-                        events.extend(
-                            lifecycle.rollback_events(
-                                lifecycle.RollbackOutcome(r.version, r.restored, None, "RolledBack", action.message)
-                            )
-                        )
-            # Re-derive conditions and health after the rollbacks.
-            replan = lifecycle.reconcile(
-                [replace(v, status=plan.statuses[n]) for n, v in views.items()], self.defaults, now
+    async def _evaluate_one(
+        self, p: _Pass, name: str, view: lifecycle.VersionView, policy: Any, rec: SnapshotRec
+    ) -> None:
+        evaluation = self._evaluate(rec, policy)
+        effect = lifecycle.apply_snapshot(
+            replace(view, status=p.statuses[name]), p.statuses[name], policy, evaluation, rec.name, rec.at, p.now
+        )
+        p.statuses[name] = effect.status
+        p.snapshot_writes.append((rec, self._snapshot_status(evaluation, effect.stage, p.now)))
+        metrics.snapshots_evaluated.labels(evaluation.verdict).inc()
+        for b in evaluation.breaches:
+            metrics.breaches.labels(b.criterion).inc()
+        if not effect.counted:
+            return
+        # Twice at most: an Incident deleted behind our back (found gone when this
+        # snapshot is counted into it) ends its episode, and the snapshot opens a new one.
+        for _attempt in range(2):
+            restore = lifecycle.restore_target(p.statuses, exclude=name)
+            restore_spec = p.views[restore].spec if restore else None
+            decision = inc.decide(
+                namespace=p.ns,
+                registered_model=name,
+                spec=view.spec,  # type: ignore[arg-type]  # evaluated only with a spec
+                policy=policy,
+                stage=effect.stage,
+                evaluation=evaluation,
+                rollback_due=effect.rollback_due,
+                canary=effect.canary_incident,
+                snapshot_name=rec.name,
+                snapshot_uid=rec.uid,
+                episode=self._episode(p.ns, name, p.statuses[name]),
+                restore_version=restore_spec.version if restore_spec is not None else None,
             )
-            plan.statuses, plan.production = replan.statuses, replan.production
-            if replan.requeue_at is not None:
-                plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+            if decision is None:
+                return
+            ref = await self._write_incident(p.ns, view, decision, rec, p.now)
+            if ref is GONE:
+                p.statuses[name] = p.statuses[name].model_copy(update={"incident": None})
+                continue
+            if ref is not None:
+                p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
+            if isinstance(decision, inc.CreateIncident):
+                p.opened.append(rec)
+                p.events.append(
+                    lifecycle.Event(
+                        name,
+                        "Warning",
+                        "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
+                        f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
+                    )
+                )
+            return
 
-        # 4. Serving follows the live Production version. Model cards whose inputs changed
-        #    (stage, health, incidents, spec) are applied at the same time: independent
-        #    objects, so one round trip instead of one per object on the remediation path.
-        #    A card shows each Incident as it will be once this pass closes it, so closing
-        #    one does not cost a second render and status write.
-        #    Which cards changed is decided first, without I/O: the common pass (a healthy
-        #    snapshot) awaits nothing here and yields no extra turn of the event loop.
-        closing = {r.incident: r.phase for r in remediations}
+    def _refer_open_incidents(self, p: _Pass) -> None:
+        """2. The open Incident each version points at (closed ones are let go)."""
+        for name in p.views:
+            p.statuses[name] = self._with_incident_ref(p.ns, name, p.statuses[name])
+
+    def _decide_lifecycle(self, p: _Pass) -> lifecycle.ModelPlan:
+        """3. Stages, gates, conditions and health of the whole model."""
+        plan = lifecycle.reconcile([replace(v, status=p.statuses[n]) for n, v in p.views.items()], self.defaults, p.now)
+        p.events.extend(plan.events)
+        return plan
+
+    async def _remediate(self, p: _Pass, plan: lifecycle.ModelPlan) -> bool:
+        """The healer's claimed rollbacks and the manual ones (same serialization); False when
+        the model moved while the healer read it."""
+        if self.healer is not None:
+            seen = {b["metadata"]["name"]: material(b) for b in p.bodies}
+            claimed = await self.healer.claim_and_roll_back(p.ns, p.model_name, p.views, plan.statuses, p.now, seen)
+            if claimed is None:
+                return False
+            p.remediations = [c.remediation for c in claimed]
+            p.held = {c.remediation.incident: c.claim for c in claimed}
+        for outcome in plan.rollbacks:
+            metrics.rollbacks.labels(p.ns, p.model_name, outcome.reason).inc()
+            manual = self._manual_remediation(p.ns, outcome, p.remediations, p.now)
+            if manual is not None:
+                p.remediations.append(manual)
+        if not p.remediations:
+            return True
+        p.events.extend(rollback_events(p.remediations))
+        # Re-derive conditions and health after the rollbacks.
+        replan = lifecycle.reconcile(
+            [replace(v, status=plan.statuses[n]) for n, v in p.views.items()], self.defaults, p.now
+        )
+        plan.statuses, plan.production = replan.statuses, replan.production
+        if replan.requeue_at is not None:
+            plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+        return True
+
+    async def _serve_and_render(self, p: _Pass, plan: lifecycle.ModelPlan) -> None:
+        """4. Serving follows the live Production version; cards whose inputs changed are applied
+        at the same time (independent objects: one round trip on the remediation path).
+
+        A card shows each Incident as it will be once this pass closes it, so closing one does
+        not cost a second render and status write. Which cards changed is decided first,
+        without I/O: the common pass (a healthy snapshot) awaits nothing here."""
+        ns, views, now = p.ns, p.views, p.now
+        closing = {r.incident: r.phase for r in p.remediations}
         canaries_before = {n: st.canary for n, st in plan.statuses.items()}
         jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
         if jobs:
             serving, cards = await asyncio.gather(
-                self._sync_serving(ns, views, plan, now, events),
+                self._sync_serving(ns, views, plan, now, p.events),
                 self._apply_cards(ns, views, dict(plan.statuses), jobs),
             )
         else:
-            serving, cards = await self._sync_serving(ns, views, plan, now, events), {}
-        for r in remediations:
-            if r.restored and r.phase == "Remediated":
-                if serving is None:
-                    r.actions.append(
-                        IncidentAction(
-                            playbook="model_rollback",
-                            action="ServingRestored",
-                            at=now,
-                            result="Skipped",
-                            message="no serving workload configured",
-                        )
-                    )
-                else:
-                    r.actions.append(
-                        IncidentAction(
-                            playbook="model_rollback",
-                            action="ServingRestored",
-                            at=now,
-                            result="Succeeded" if serving.ok else "Failed",
-                            message=serving.message,
-                        )
-                    )
-                    if not serving.ok:
-                        r.phase, r.reason = "Failed", serving.reason
-
+            serving, cards = await self._sync_serving(ns, views, plan, now, p.events), {}
+        served(p.remediations, serving, now)
         for name, card in cards.items():  # after serving, which replaces its version's status
             plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
         moved = {n for n, st in plan.statuses.items() if st.canary != canaries_before.get(n)}
-        if {r.incident: r.phase for r in remediations} != closing or moved:  # serving failed or a canary moved
-            closing = {r.incident: r.phase for r in remediations}
+        if {r.incident: r.phase for r in p.remediations} != closing or moved:  # serving failed or a canary moved
+            closing = {r.incident: r.phase for r in p.remediations}
             jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
             for name, card in (await self._apply_cards(ns, views, plan.statuses, jobs)).items():
                 plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
 
-        # 5. Writes: version statuses (optimistic lock), incidents, snapshots, events.
-        #    A version lets go of the Incident this pass closes (as _with_incident_ref would
-        #    on the next look, which would cost another status write).
-        for r in remediations:
-            st = plan.statuses.get(r.version)
-            if st is None or st.incident is None or st.incident.name != r.incident:
+    def _export_versions(self, p: _Pass, writes: Writes, applied: Applied) -> None:
+        """The stage, health and metric gauges of each version written."""
+        for step in writes.versions[: len(applied.written)]:
+            spec, new = p.views[step.name].spec, step.status
+            if spec is None:
                 continue
-            if not (r.phase == "Failed" and st.consecutive_breaches > 0):
-                plan.statuses[r.version] = st.model_copy(update={"incident": None})
-        # Versions leaving Production are written before the one entering it, and the
-        # first conflict stops the batch: a partial write never leaves two versions in
-        # Production, and lifecycle.reconcile completes a half-written rollback.
-        order = sorted(views, key=lambda n: (plan.statuses[n].stage == "Production", n))
-        for name in order:
-            new = plan.statuses[name]
-            if not await self._write_version_status(ns, name, bodies, new):
-                # Somebody else wrote a status in between: start again from what is stored now.
-                self.queue.schedule(("model", ns, model_name))
-                return
-            spec = views[name].spec
-            if spec is not None:
-                metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
-                metrics.set_version_values(
-                    ns,
-                    spec.model_name,
-                    spec.version,
-                    gauges.values(new),
-                    {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
-                )
-        for r in remediations:
-            await self.closer.close(ns, r, now, held.get(r.incident))  # the closedAt the cards were rendered with
-        await in_batches([self._write_snapshot_status(rec, status) for rec, status in snapshot_writes])
-        for _name, rec, _ in opened:
-            if rec.created is not None:
-                metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
-        for event in lifecycle.fold_rollback_events(events):
-            about = views.get(event.object_name)
-            await self.events.post(ns, event, uid=about.uid if about is not None else None)
-
-        # 5. Retention and the next time-based look.
-        for name, view in views.items():
-            await self._retain(ns, name, view)
-        if plan.requeue_at is not None:
-            self.queue.call_at(plan.requeue_at, ("model", ns, model_name))
+            metrics.set_version_series(p.ns, spec.model_name, spec.version, new.stage, new.health)
+            metrics.set_version_values(
+                p.ns,
+                spec.model_name,
+                spec.version,
+                gauges.values(new),
+                {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
+            )
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -918,76 +863,11 @@ class Engine:
                 held = self.store.incidents[(ns, decision.name)]
         return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
 
-    async def _write_version_status(self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus) -> bool:
-        """Write one version's status, resourceVersion-checked; False when the plan is stale.
-
-        On a conflict the object is read again: if only foreign conditions changed
-        (another writer's own condition type), the same plan is written on top of
-        them; any other change means the plan was made on stale data.
-        """
-        body = next(b for b in bodies if b["metadata"]["name"] == name)
-        new_wire = new.wire()
-        base = body
-        for _attempt in range(5):
-            old_wire = base.get("status") or {}
-            diff = merge_diff(old_wire, rebase_status(new_wire, old_wire) if base is not body else new_wire)
-            if not diff:
-                return True
-            patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
-            try:
-                out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
-            except ApiError as err:
-                if err.not_found:
-                    self.store.delete_model(ns, name)
-                    return True
-                if not err.conflict:
-                    raise
-                fresh = await self.client.get(rm_path(ns, name))
-                self.store.upsert_model(fresh)
-                if material(fresh) != material(body):
-                    return False
-                base = fresh
-                continue
-            self.store.upsert_model(out)
-            return True
-        return False
-
-    async def _write_snapshot_status(self, rec: SnapshotRec, status: JSON) -> None:
-        try:
-            out = await self.client.merge_patch(snap_path(rec.namespace, rec.name) + "/status", {"status": status})
-        except ApiError as err:
-            if err.not_found:
-                self.store.delete_snapshot(rec.namespace, rec.name)
-                return
-            raise
-        self.store.upsert_snapshot(out)
-
     def _history_limit(self, spec: RegisteredModelSpec | None) -> int:
         """spec.snapshotHistoryLimit, else the operator default."""
         if spec is not None and spec.snapshot_history_limit:
             return spec.snapshot_history_limit
         return self.defaults.snapshot_history_limit
-
-    async def _retain(self, ns: str, name: str, view: lifecycle.VersionView) -> None:
-        limit = self._history_limit(view.spec)
-        evaluated = [s for s in self.store.snapshots_of(ns, name) if s.evaluated]
-        excess = len(evaluated) - limit
-        if excess <= 0:
-            return
-        cited: set[str] = set()
-        for rec in self.store.incidents_of(ns, name):
-            if rec.is_open:
-                cited.update(rec.snapshots)
-                cited.add(rec.body.get("spec", {}).get("trigger", {}).get("snapshot", ""))
-        doomed = [snap for snap in evaluated if snap.name not in cited][: max(0, excess)]
-
-        async def drop(snap: SnapshotRec) -> None:
-            await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
-            self.store.delete_snapshot(ns, snap.name)
-
-        # Oldest first, several at a time: one at a time could not keep up with a
-        # flood of snapshots for one version (the history grew without bound).
-        await in_batches([drop(snap) for snap in doomed])
 
     async def handle_orphan(self, ns: str, name: str) -> None:
         rec = self.store.snapshots.get((ns, name))
@@ -1004,7 +884,7 @@ class Engine:
                 "reason": f"RegisteredModel {rec.model!r} not found in namespace {ns}",
                 "orphanedAt": now.isoformat().replace("+00:00", "Z"),
             }
-            await self._write_snapshot_status(rec, status)
+            await self.applier.write_snapshot_status(ns, name, status)
             rec = self.store.snapshots.get((ns, name)) or rec
             orphaned_at = now
         else:

@@ -1,0 +1,182 @@
+"""The applier: executes a pass's :class:`~modelreg.core.passplan.Writes` and reports what happened.
+
+It decides nothing. Version statuses are written resourceVersion-checked in the
+plan's order; a conflict that is more than another writer's own condition means
+the plan was made on stale data: the applier stops there (``Applied.stale``)
+and the engine runs the model again. Then the Incidents are closed, the
+snapshot statuses written (several at a time), and the Events posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelreg import metrics
+from modelreg.api.models import RegisteredModelStatus
+from modelreg.controller.closing import IncidentCloser
+from modelreg.controller.events import EventRecorder
+from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, utcnow
+from modelreg.core.conditions import RM_CONDITION_TYPES
+from modelreg.core.passplan import Writes, doomed
+from modelreg.healing import Claim
+from modelreg.kube.client import ApiError, KubeClient
+from modelreg.kube.paths import rm_path, snap_path
+
+#: Snapshot status writes and retention deletes in flight at once for one model.
+WRITES_IN_FLIGHT = 16
+
+
+def merge_diff(old: Any, new: Any) -> Any:
+    """A JSON merge patch turning ``old`` into ``new`` (lists replaced whole)."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    out: JSON = {}
+    for key in old.keys() - new.keys():
+        out[key] = None
+    for key, value in new.items():
+        if key not in old:
+            out[key] = value
+        elif old[key] != value:
+            out[key] = merge_diff(old[key], value)
+    return out
+
+
+def material(body: JSON) -> tuple[Any, ...]:
+    """What a reconcile's decisions about a RegisteredModel depend on.
+
+    Everything but the status conditions other writers own (a user's or another
+    controller's condition type): a change to only those neither invalidates a
+    plan nor may be overwritten by it.
+    """
+    meta = body.get("metadata", {})
+    status = dict(body.get("status") or {})
+    conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
+    # The store drops kubectl's last-applied copy (see store.trim); a listed body still has it.
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    return (meta.get("generation"), annotations, body.get("spec"), status, conditions)
+
+
+def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
+    """``new_wire`` with the foreign conditions as they are in ``fresh_status``."""
+    ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
+    foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
+    return {**new_wire, "conditions": ours + foreign}
+
+
+async def in_batches(calls: list[Awaitable[None]]) -> None:
+    """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
+    for i in range(0, len(calls), WRITES_IN_FLIGHT):
+        await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
+
+
+@dataclass
+class Applied:
+    """What applying a plan did."""
+
+    #: Versions whose status is as planned now (written, unchanged, or found deleted), in order.
+    written: list[str] = field(default_factory=list)
+    #: A version write found the model changed: nothing after it was applied; run the model again.
+    stale: bool = False
+
+
+class Applier:
+    def __init__(self, client: KubeClient, store: Store, closer: IncidentCloser, events: EventRecorder) -> None:
+        self.client = client
+        self.store = store
+        self.closer = closer
+        self.events = events
+
+    async def apply(
+        self,
+        ns: str,
+        writes: Writes,
+        bodies: list[JSON],
+        claims: Mapping[str, Claim],
+        now: datetime,
+        opened: Sequence[datetime] = (),
+    ) -> Applied:
+        """Execute ``writes`` for the versions read as ``bodies``; ``claims``: the healer's, per Incident;
+        ``opened``: creation times of the snapshots that opened an Incident (for breach → incident)."""
+        applied = Applied()
+        for step in writes.versions:
+            if not await self.write_version_status(ns, step.name, bodies, step.status):
+                applied.stale = True
+                return applied
+            applied.written.append(step.name)
+        for close in writes.closes:
+            r = close.remediation
+            await self.closer.close(ns, r, now, claims.get(r.incident))  # the closedAt the cards were rendered with
+        await in_batches([self.write_snapshot_status(ns, s.name, dict(s.status)) for s in writes.snapshots])
+        for created in opened:
+            metrics.breach_to_incident.observe(max(0.0, (utcnow() - created).total_seconds()))
+        for post in writes.events:
+            await self.events.post(ns, post.event, uid=post.uid)
+        return applied
+
+    async def write_version_status(self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus) -> bool:
+        """Write one version's status, resourceVersion-checked; False when the plan is stale.
+
+        On a conflict the object is read again: if only foreign conditions changed
+        (another writer's own condition type), the same plan is written on top of
+        them; any other change means the plan was made on stale data.
+        """
+        body = next(b for b in bodies if b["metadata"]["name"] == name)
+        new_wire = new.wire()
+        base = body
+        for _attempt in range(5):
+            old_wire = base.get("status") or {}
+            diff = merge_diff(old_wire, rebase_status(new_wire, old_wire) if base is not body else new_wire)
+            if not diff:
+                return True
+            patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
+            try:
+                out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
+            except ApiError as err:
+                if err.not_found:
+                    self.store.delete_model(ns, name)
+                    return True
+                if not err.conflict:
+                    raise
+                fresh = await self.client.get(rm_path(ns, name))
+                self.store.upsert_model(fresh)
+                if material(fresh) != material(body):
+                    return False
+                base = fresh
+                continue
+            self.store.upsert_model(out)
+            return True
+        return False
+
+    async def write_snapshot_status(self, ns: str, name: str, status: JSON) -> None:
+        try:
+            out = await self.client.merge_patch(snap_path(ns, name) + "/status", {"status": status})
+        except ApiError as err:
+            if err.not_found:
+                self.store.delete_snapshot(ns, name)
+                return
+            raise
+        self.store.upsert_snapshot(out)
+
+    async def retain(self, ns: str, name: str, limit: int) -> None:
+        """Delete the version's evaluated history beyond ``limit``, oldest first (:func:`doomed`)."""
+        evaluated = [s for s in self.store.snapshots_of(ns, name) if s.evaluated]
+        if len(evaluated) <= limit:
+            return
+        cited: set[str] = set()
+        for rec in self.store.incidents_of(ns, name):
+            if rec.is_open:
+                cited.update(rec.snapshots)
+                cited.add(rec.body.get("spec", {}).get("trigger", {}).get("snapshot", ""))
+        by_name = {s.name: s for s in evaluated}
+
+        async def drop(snap: SnapshotRec) -> None:
+            await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
+            self.store.delete_snapshot(ns, snap.name)
+
+        # Oldest first, several at a time: one at a time could not keep up with a
+        # flood of snapshots for one version (the history grew without bound).
+        await in_batches([drop(by_name[n]) for n in doomed([s.name for s in evaluated], cited, limit)])
