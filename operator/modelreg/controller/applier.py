@@ -1,10 +1,12 @@
 """The applier: executes a pass's :class:`~modelreg.core.passplan.Writes` and reports what happened.
 
-It decides nothing. Version statuses are written resourceVersion-checked in the
-plan's order; a conflict that is more than another writer's own condition means
-the plan was made on stale data: the applier stops there (``Applied.stale``)
-and the engine runs the model again. Then the Incidents are closed, the
-snapshot statuses written (several at a time), and the Events posted.
+It decides nothing. :meth:`Applier.write_incident` opens or counts an Incident
+as the engine decides per snapshot (Incidents are written first). Version
+statuses are written resourceVersion-checked in the plan's order; a conflict
+that is more than another writer's own condition means the plan was made on
+stale data: the applier stops there (``Applied.stale``) and the engine runs the
+model again. Then the Incidents are closed, the snapshot statuses written
+(several at a time), and the Events posted.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from modelreg import metrics
-from modelreg.api.models import RegisteredModelStatus
+from modelreg import API_VERSION, metrics
+from modelreg.api.models import IncidentRef, IncidentStatus, RegisteredModelStatus
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
-from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, utcnow
+from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, parse_time, utcnow
+from modelreg.core import incidents as inc
 from modelreg.core.conditions import RM_CONDITION_TYPES
 from modelreg.core.passplan import Writes, doomed
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
-from modelreg.kube.paths import rm_path, snap_path
+from modelreg.kube.paths import inc_path, rm_path, snap_path
 
 #: Snapshot status writes and retention deletes in flight at once for one model.
 WRITES_IN_FLIGHT = 16
@@ -71,6 +74,13 @@ async def in_batches(calls: list[Awaitable[None]]) -> None:
     """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
     for i in range(0, len(calls), WRITES_IN_FLIGHT):
         await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
+
+
+class _Gone:
+    """The Incident a snapshot was to be counted into no longer exists."""
+
+
+GONE = _Gone()
 
 
 @dataclass
@@ -180,3 +190,71 @@ class Applier:
         # Oldest first, several at a time: one at a time could not keep up with a
         # flood of snapshots for one version (the history grew without bound).
         await in_batches([drop(by_name[n]) for n in doomed([s.name for s in evaluated], cited, limit)])
+
+    async def write_incident(
+        self,
+        ns: str,
+        version: str,
+        version_uid: str,
+        decision: inc.CreateIncident | inc.CountIncident,
+        snapshot: str,
+        now: datetime,
+    ) -> IncidentRef | None | _Gone:
+        """Open the Incident (owned by the version) or count ``snapshot`` into it; a create that
+        finds it existing (a redelivery after a kill) counts instead. GONE: it no longer exists."""
+        if isinstance(decision, inc.CreateIncident):
+            body: JSON = {
+                "apiVersion": API_VERSION,
+                "kind": "Incident",
+                "metadata": {
+                    "name": decision.name,
+                    "namespace": ns,
+                    "labels": decision.labels,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": API_VERSION,
+                            "kind": "RegisteredModel",
+                            "name": version,
+                            "uid": version_uid,
+                        }
+                    ],
+                },
+                "spec": decision.spec.wire(),
+            }
+            created, fresh = await self.client.create(inc_path(ns), body)
+            self.store.upsert_incident(created)
+            if fresh:
+                metrics.incidents_opened.labels(decision.spec.severity).inc()
+                return IncidentRef(name=decision.name, severity=decision.spec.severity)
+            # It existed (a redelivery after a kill): count the snapshot into it instead.
+            decision = inc.CountIncident(decision.name)
+        held = self.store.incidents.get((ns, decision.name))
+        if held is None:
+            return GONE
+        for _attempt in range(5):
+            current = IncidentStatus.model_validate(held.body.get("status") or {})
+            if not current.snapshots and not current.occurrences:
+                trig = held.body["spec"]["trigger"]["snapshot"]
+                created_at = parse_time(held.body["metadata"].get("creationTimestamp")) or now
+                current = inc.opened_status(trig, created_at)
+            counted = inc.counted_status(current, snapshot, now)
+            if counted is None:
+                break
+            patch = {
+                "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
+                "status": counted.wire(),
+            }
+            try:
+                out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
+                self.store.upsert_incident(out)
+                break
+            except ApiError as err:
+                if err.not_found:
+                    self.store.delete_incident(ns, decision.name)
+                    return GONE
+                if not err.conflict:
+                    raise
+                fresh_body = await self.client.get(inc_path(ns, decision.name))
+                self.store.upsert_incident(fresh_body)
+                held = self.store.incidents[(ns, decision.name)]
+        return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])

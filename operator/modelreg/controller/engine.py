@@ -7,9 +7,13 @@ work queue, so they are serialized. One run:
    (:func:`modelreg.core.evaluation.evaluate`), folds each into its version
    (:func:`modelreg.core.lifecycle.apply_snapshot`) and opens or counts the
    episode's Incident (:func:`modelreg.core.incidents.decide`);
-2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`);
-3. writes: Incidents first, then version statuses (resourceVersion-checked),
-   then snapshot statuses, then Events; then retention.
+   (written at once through the applier, so Incidents come first);
+2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`),
+   the healer's and the manual rollbacks (:mod:`modelreg.core.remediation`), serving and cards;
+3. turns the outcome into a :class:`~modelreg.core.passplan.Writes` plan
+   (:func:`~modelreg.core.passplan.plan_writes`) that :mod:`modelreg.controller.applier`
+   executes: version statuses (resourceVersion-checked), Incident closes, snapshot
+   statuses, Events; then retention and the next time-based look.
 
 The write order makes a kill at any instant safe: an Incident is created under
 a name derived from the opening snapshot's UID (a repeat is a no-op), a
@@ -42,7 +46,7 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
-from modelreg.controller.applier import Applied, Applier, material
+from modelreg.controller.applier import GONE, Applied, Applier, material
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Healer
@@ -72,13 +76,6 @@ log = logging.getLogger("modelreg.engine")
 
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
 SNAPSHOTS_PER_PASS = 64
-
-
-class _Gone:
-    """The Incident a snapshot was to be counted into no longer exists."""
-
-
-GONE = _Gone()
 
 
 def _error_text(err: ValidationError) -> str:
@@ -483,7 +480,7 @@ class Engine:
             )
             if decision is None:
                 return
-            ref = await self._write_incident(p.ns, view, decision, rec, p.now)
+            ref = await self.applier.write_incident(p.ns, view.name, view.uid, decision, rec.name, p.now)
             if ref is GONE:
                 p.statuses[name] = p.statuses[name].model_copy(update={"incident": None})
                 continue
@@ -797,71 +794,6 @@ class Engine:
         else:
             ref = None
         return status if status.incident == ref else status.model_copy(update={"incident": ref})
-
-    async def _write_incident(
-        self,
-        ns: str,
-        view: lifecycle.VersionView,
-        decision: inc.CreateIncident | inc.CountIncident,
-        rec: SnapshotRec,
-        now: datetime,
-    ) -> IncidentRef | None | _Gone:
-        if isinstance(decision, inc.CreateIncident):
-            body: JSON = {
-                "apiVersion": API_VERSION,
-                "kind": "Incident",
-                "metadata": {
-                    "name": decision.name,
-                    "namespace": ns,
-                    "labels": decision.labels,
-                    "ownerReferences": [
-                        {
-                            "apiVersion": API_VERSION,
-                            "kind": "RegisteredModel",
-                            "name": view.name,
-                            "uid": view.uid,
-                        }
-                    ],
-                },
-                "spec": decision.spec.wire(),
-            }
-            created, fresh = await self.client.create(inc_path(ns), body)
-            self.store.upsert_incident(created)
-            if fresh:
-                metrics.incidents_opened.labels(decision.spec.severity).inc()
-                return IncidentRef(name=decision.name, severity=decision.spec.severity)
-            # It existed (a redelivery after a kill): count the snapshot into it instead.
-            decision = inc.CountIncident(decision.name)
-        held = self.store.incidents.get((ns, decision.name))
-        if held is None:
-            return GONE
-        for _attempt in range(5):
-            current = IncidentStatus.model_validate(held.body.get("status") or {})
-            if not current.snapshots and not current.occurrences:
-                trig = held.body["spec"]["trigger"]["snapshot"]
-                created_at = parse_time(held.body["metadata"].get("creationTimestamp")) or now
-                current = inc.opened_status(trig, created_at)
-            counted = inc.counted_status(current, rec.name, now)
-            if counted is None:
-                break
-            patch = {
-                "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
-                "status": counted.wire(),
-            }
-            try:
-                out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
-                self.store.upsert_incident(out)
-                break
-            except ApiError as err:
-                if err.not_found:
-                    self.store.delete_incident(ns, decision.name)
-                    return GONE
-                if not err.conflict:
-                    raise
-                fresh_body = await self.client.get(inc_path(ns, decision.name))
-                self.store.upsert_incident(fresh_body)
-                held = self.store.incidents[(ns, decision.name)]
-        return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
 
     def _history_limit(self, spec: RegisteredModelSpec | None) -> int:
         """spec.snapshotHistoryLimit, else the operator default."""
