@@ -1,7 +1,9 @@
 """The applier: executes a pass's :class:`~modelreg.core.passplan.Writes` and reports what happened.
 
 It decides nothing. :meth:`Applier.write_incident` opens or counts an Incident
-as the engine decides per snapshot (Incidents are written first). Version
+as the engine decides per snapshot (Incidents are written first);
+:meth:`Applier.sync_serving` and :meth:`Applier.apply_cards` apply the serving
+workloads and the model cards and report their outcome. Version
 statuses are written resourceVersion-checked in the plan's order; a conflict
 that is more than another writer's own condition means the plan was made on
 stale data: the applier stops there (``Applied.stale``) and the engine runs the
@@ -12,22 +14,28 @@ model again. Then the Incidents are closed, the snapshot statuses written
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from modelreg import API_VERSION, metrics
-from modelreg.api.models import IncidentRef, IncidentStatus, RegisteredModelStatus
+from modelreg.api.models import IncidentRef, IncidentStatus, ModelCardRef, RegisteredModelStatus
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
+from modelreg.controller.serving import ModelServing, ServingResult, sync_model
 from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, parse_time, utcnow
 from modelreg.core import incidents as inc
-from modelreg.core.conditions import RM_CONDITION_TYPES
+from modelreg.core import lifecycle, modelcard
+from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
+from modelreg.core.names import label_value
 from modelreg.core.passplan import Writes, doomed
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
-from modelreg.kube.paths import inc_path, rm_path, snap_path
+from modelreg.kube.paths import config_map_path, inc_path, rm_path, snap_path
+
+log = logging.getLogger("modelreg.engine")
 
 #: Snapshot status writes and retention deletes in flight at once for one model.
 WRITES_IN_FLIGHT = 16
@@ -170,6 +178,89 @@ class Applier:
                 return
             raise
         self.store.upsert_snapshot(out)
+
+    async def apply_cards(
+        self,
+        ns: str,
+        views: dict[str, lifecycle.VersionView],
+        statuses: dict[str, RegisteredModelStatus],
+        jobs: dict[str, modelcard.CardJob],
+    ) -> dict[str, ModelCardRef | None]:
+        """Apply the rendered cards concurrently; the card reference each status gets."""
+        done = await asyncio.gather(*(self.apply_card(ns, views[n], statuses[n], job) for n, job in jobs.items()))
+        return {name: status.model_card for name, status in zip(jobs, done, strict=True)}
+
+    async def apply_card(
+        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: modelcard.CardJob
+    ) -> RegisteredModelStatus:
+        cm_name = modelcard.config_map_name(view.name)
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": cm_name,
+                "namespace": ns,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "modelreg",
+                    "modelreg.io/registered-model": label_value(view.name),
+                },
+                "ownerReferences": [
+                    {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
+                ],
+            },
+            "data": {modelcard.CARD_KEY: modelcard.render_model_card(job.inputs)},
+        }
+        try:
+            await self.client.apply(config_map_path(ns, cm_name), body)
+        except ApiError as err:
+            log.warning("model card %s/%s not written: %s", ns, cm_name, err)
+            return status
+        return status.model_copy(update={"model_card": job.ref(status)})
+
+    async def sync_serving(
+        self,
+        ns: str,
+        views: dict[str, lifecycle.VersionView],
+        plan: lifecycle.ModelPlan,
+        now: datetime,
+        events: list[lifecycle.Event] | None = None,
+    ) -> ServingResult | None:
+        """Make every workload the model targets carry its live Production artifact (and canary).
+
+        The decisions are :mod:`modelreg.core.serving`'s; ServingSynced, ``status.canary`` and
+        the canary Events land on the versions concerned. Returns the Production version's result.
+        """
+        model_name = next((v.spec.model_name for v in views.values() if v.spec is not None), "")
+        try:
+            outcome = await sync_model(self.client, ns, model_name, views, plan.statuses, now)
+        except ApiError as err:
+            name = plan.production
+            if name is None or views[name].spec is None or views[name].spec.serving is None:  # type: ignore[union-attr]
+                return None
+            outcome = ModelServing(results={name: ServingResult(False, "ApplyFailed", str(err))})
+            outcome.production = outcome.results[name]
+        for name, canary in outcome.canaries.items():
+            plan.statuses[name] = plan.statuses[name].model_copy(update={"canary": canary})
+        for name, result in outcome.results.items():
+            status = plan.statuses[name]
+            plan.statuses[name] = status.model_copy(
+                update={
+                    "conditions": set_condition(
+                        status.conditions,
+                        "ServingSynced",
+                        result.ok,
+                        result.reason,
+                        result.message,
+                        now,
+                        views[name].generation,
+                    )
+                }
+            )
+            if not result.ok:
+                log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
+        if events is not None:
+            events.extend(outcome.events)
+        return outcome.production
 
     async def retain(self, ns: str, name: str, limit: int) -> None:
         """Delete the version's evaluated history beyond ``limit``, oldest first (:func:`doomed`)."""

@@ -40,7 +40,6 @@ from modelreg import API_VERSION, metrics
 from modelreg.api.models import (
     IncidentRef,
     IncidentStatus,
-    ModelCardRef,
     PerformanceSnapshotSpec,
     PerformanceSnapshotStatus,
     RegisteredModelSpec,
@@ -50,7 +49,6 @@ from modelreg.controller.applier import GONE, Applied, Applier, material
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Healer
-from modelreg.controller.serving import ServingResult, sync_model
 from modelreg.controller.store import (
     JSON,
     SnapshotRec,
@@ -60,17 +58,15 @@ from modelreg.controller.store import (
 )
 from modelreg.core import gauges, lifecycle, modelcard
 from modelreg.core import incidents as inc
-from modelreg.core.conditions import set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
-from modelreg.core.names import label_value
 from modelreg.core.passplan import Writes, plan_writes
 from modelreg.core.policy import Defaults, effective_policy
 from modelreg.core.remediation import Remediation, manual_remediation, rollback_events, served
 from modelreg.healing import Claim
-from modelreg.kube.client import ApiError, KubeClient
-from modelreg.kube.paths import config_map_path, inc_path, rm_path, snap_path
+from modelreg.kube.client import KubeClient
+from modelreg.kube.paths import inc_path, rm_path, snap_path
 
 log = logging.getLogger("modelreg.engine")
 
@@ -549,11 +545,11 @@ class Engine:
         jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
         if jobs:
             serving, cards = await asyncio.gather(
-                self._sync_serving(ns, views, plan, now, p.events),
-                self._apply_cards(ns, views, dict(plan.statuses), jobs),
+                self.applier.sync_serving(ns, views, plan, now, p.events),
+                self.applier.apply_cards(ns, views, dict(plan.statuses), jobs),
             )
         else:
-            serving, cards = await self._sync_serving(ns, views, plan, now, p.events), {}
+            serving, cards = await self.applier.sync_serving(ns, views, plan, now, p.events), {}
         served(p.remediations, serving, now)
         for name, card in cards.items():  # after serving, which replaces its version's status
             plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
@@ -561,7 +557,7 @@ class Engine:
         if {r.incident: r.phase for r in p.remediations} != closing or moved:  # serving failed or a canary moved
             closing = {r.incident: r.phase for r in p.remediations}
             jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
-            for name, card in (await self._apply_cards(ns, views, plan.statuses, jobs)).items():
+            for name, card in (await self.applier.apply_cards(ns, views, plan.statuses, jobs)).items():
                 plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
 
     def _export_versions(self, p: _Pass, writes: Writes, applied: Applied) -> None:
@@ -637,44 +633,6 @@ class Engine:
             for r in self.store.incidents_of(ns, name)
         ]
 
-    async def _apply_cards(
-        self,
-        ns: str,
-        views: dict[str, lifecycle.VersionView],
-        statuses: dict[str, RegisteredModelStatus],
-        jobs: dict[str, modelcard.CardJob],
-    ) -> dict[str, ModelCardRef | None]:
-        """Apply the rendered cards concurrently; the card reference each status gets."""
-        done = await asyncio.gather(*(self._apply_card(ns, views[n], statuses[n], job) for n, job in jobs.items()))
-        return {name: status.model_card for name, status in zip(jobs, done, strict=True)}
-
-    async def _apply_card(
-        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: modelcard.CardJob
-    ) -> RegisteredModelStatus:
-        cm_name = modelcard.config_map_name(view.name)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": cm_name,
-                "namespace": ns,
-                "labels": {
-                    "app.kubernetes.io/managed-by": "modelreg",
-                    "modelreg.io/registered-model": label_value(view.name),
-                },
-                "ownerReferences": [
-                    {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
-                ],
-            },
-            "data": {modelcard.CARD_KEY: modelcard.render_model_card(job.inputs)},
-        }
-        try:
-            await self.client.apply(config_map_path(ns, cm_name), body)
-        except ApiError as err:
-            log.warning("model card %s/%s not written: %s", ns, cm_name, err)
-            return status
-        return status.model_copy(update={"model_card": job.ref(status)})
-
     def _manual_remediation(
         self, ns: str, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
     ) -> Remediation | None:
@@ -690,53 +648,6 @@ class Engine:
             now,
             parse_time(rec.body["metadata"].get("creationTimestamp")),
         )
-
-    async def _sync_serving(
-        self,
-        ns: str,
-        views: dict[str, lifecycle.VersionView],
-        plan: lifecycle.ModelPlan,
-        now: datetime,
-        events: list[lifecycle.Event] | None = None,
-    ) -> ServingResult | None:
-        """Make every workload the model targets carry its live Production artifact (and canary).
-
-        The decisions are :mod:`modelreg.core.serving`'s; ServingSynced, ``status.canary`` and
-        the canary Events land on the versions concerned. Returns the Production version's result.
-        """
-        model_name = next((v.spec.model_name for v in views.values() if v.spec is not None), "")
-        try:
-            outcome = await sync_model(self.client, ns, model_name, views, plan.statuses, now)
-        except ApiError as err:
-            name = plan.production
-            if name is None or views[name].spec is None or views[name].spec.serving is None:  # type: ignore[union-attr]
-                return None
-            from modelreg.controller.serving import ModelServing
-
-            outcome = ModelServing(results={name: ServingResult(False, "ApplyFailed", str(err))})
-            outcome.production = outcome.results[name]
-        for name, canary in outcome.canaries.items():
-            plan.statuses[name] = plan.statuses[name].model_copy(update={"canary": canary})
-        for name, result in outcome.results.items():
-            status = plan.statuses[name]
-            plan.statuses[name] = status.model_copy(
-                update={
-                    "conditions": set_condition(
-                        status.conditions,
-                        "ServingSynced",
-                        result.ok,
-                        result.reason,
-                        result.message,
-                        now,
-                        views[name].generation,
-                    )
-                }
-            )
-            if not result.ok:
-                log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
-        if events is not None:
-            events.extend(outcome.events)
-        return outcome.production
 
     def _evaluate(self, rec: SnapshotRec, policy: Any) -> Evaluation:
         ahead = rec.evaluated_with
