@@ -396,11 +396,13 @@ class Engine:
         now = utcnow()
         views = {b["metadata"]["name"]: version_view(b, self.defaults) for b in bodies}
         p = _Pass(ns, model_name, bodies, views, {name: v.status for name, v in views.items()}, now)
-        await self._evaluate_snapshots(p)
+        if not await self._evaluate_snapshots(p):
+            self.queue.schedule(("model", ns, model_name))
+            return  # an Incident was found gone: the rerun opens the episode's new one
         self._refer_open_incidents(p)
         plan = self._decide_lifecycle(p)
         if not await self._remediate(p, plan):
-            return  # the model moved while the healer read it; the rerun acts on fresh data
+            return  # a claim was lost or the model moved while the healer read it: it runs again
         await self._serve_and_render(p, plan)
         writes = plan_writes(
             plan.statuses,
@@ -422,7 +424,7 @@ class Engine:
         if writes.wake_up is not None:
             self.queue.call_at(writes.wake_up.at, ("model", ns, model_name))
 
-    async def _evaluate_snapshots(self, p: _Pass) -> None:
+    async def _evaluate_snapshots(self, p: _Pass) -> bool:
         """1. Each version's unevaluated snapshots in window order: evaluate, fold into the
         version, and open or count the episode's Incident (written at once: Incidents first)."""
         for name in sorted(p.views):
@@ -439,11 +441,15 @@ class Engine:
                 continue  # evaluated once the spec is fixed
             policy = view.policy or effective_policy(view.spec, self.defaults)
             for rec in pending:
-                await self._evaluate_one(p, name, view, policy, rec)
+                if not await self._evaluate_one(p, name, view, policy, rec):
+                    return False
+        return True
 
     async def _evaluate_one(
         self, p: _Pass, name: str, view: lifecycle.VersionView, policy: Any, rec: SnapshotRec
-    ) -> None:
+    ) -> bool:
+        """Evaluate ``rec`` into its version and open or count its Incident; False when the
+        Incident to count it into is found gone (its episode ended: the pass stops there)."""
         evaluation = self._evaluate(rec, policy)
         effect = lifecycle.apply_snapshot(
             replace(view, status=p.statuses[name]), p.statuses[name], policy, evaluation, rec.name, rec.at, p.now
@@ -454,45 +460,41 @@ class Engine:
         for b in evaluation.breaches:
             metrics.breaches.labels(b.criterion).inc()
         if not effect.counted:
-            return
-        # Twice at most: an Incident deleted behind our back (found gone when this
-        # snapshot is counted into it) ends its episode, and the snapshot opens a new one.
-        for _attempt in range(2):
-            restore = lifecycle.restore_target(p.statuses, exclude=name)
-            restore_spec = p.views[restore].spec if restore else None
-            decision = inc.decide(
-                namespace=p.ns,
-                registered_model=name,
-                spec=view.spec,  # type: ignore[arg-type]  # evaluated only with a spec
-                policy=policy,
-                stage=effect.stage,
-                evaluation=evaluation,
-                rollback_due=effect.rollback_due,
-                canary=effect.canary_incident,
-                snapshot_name=rec.name,
-                snapshot_uid=rec.uid,
-                episode=self._episode(p.ns, name, p.statuses[name]),
-                restore_version=restore_spec.version if restore_spec is not None else None,
-            )
-            if decision is None:
-                return
-            ref = await self.applier.write_incident(p.ns, view.name, view.uid, decision, rec.name, p.now)
-            if ref is GONE:
-                p.statuses[name] = p.statuses[name].model_copy(update={"incident": None})
-                continue
-            if ref is not None:
-                p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
-            if isinstance(decision, inc.CreateIncident):
-                p.opened.append(rec)
-                p.events.append(
-                    lifecycle.Event(
-                        name,
-                        "Warning",
-                        "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
-                        f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
-                    )
+            return True
+        restore = lifecycle.restore_target(p.statuses, exclude=name)
+        restore_spec = p.views[restore].spec if restore else None
+        decision = inc.decide(
+            namespace=p.ns,
+            registered_model=name,
+            spec=view.spec,  # type: ignore[arg-type]  # evaluated only with a spec
+            policy=policy,
+            stage=effect.stage,
+            evaluation=evaluation,
+            rollback_due=effect.rollback_due,
+            canary=effect.canary_incident,
+            snapshot_name=rec.name,
+            snapshot_uid=rec.uid,
+            episode=self._episode(p.ns, name, p.statuses[name]),
+            restore_version=restore_spec.version if restore_spec is not None else None,
+        )
+        if decision is None:
+            return True
+        ref = await self.applier.write_incident(p.ns, view.name, view.uid, decision, rec.name, p.now)
+        if ref is GONE:
+            return False
+        if ref is not None:
+            p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
+        if isinstance(decision, inc.CreateIncident):
+            p.opened.append(rec)
+            p.events.append(
+                lifecycle.Event(
+                    name,
+                    "Warning",
+                    "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
+                    f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
                 )
-            return
+            )
+        return True
 
     def _refer_open_incidents(self, p: _Pass) -> None:
         """2. The open Incident each version points at (closed ones are let go)."""
@@ -507,7 +509,7 @@ class Engine:
 
     async def _remediate(self, p: _Pass, plan: lifecycle.ModelPlan) -> bool:
         """The healer's claimed rollbacks and the manual ones (same serialization); False when
-        the model moved while the healer read it."""
+        a claim was lost or the model moved while the healer read it."""
         if self.healer is not None:
             seen = {b["metadata"]["name"]: material(b) for b in p.bodies}
             claimed = await self.healer.claim_and_roll_back(p.ns, p.model_name, p.views, plan.statuses, p.now, seen)

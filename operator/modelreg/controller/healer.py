@@ -84,9 +84,9 @@ class Healer:
     ) -> list[Claimed] | None:
         """Claim each actionable open Incident of the model and roll back in ``statuses``.
 
-        Returns None when the model changed under us since this reconcile read it
-        (``seen``: name → :func:`~modelreg.controller.engine.material`): the caller starts over;
-        the claim stays ours.
+        Returns None when a claim was lost to another healer, or when the model changed under
+        us since this reconcile read it (``seen``: name → :func:`~modelreg.controller.applier.material`;
+        the claim stays ours): the pass stops there and the model is run again (already scheduled).
         """
         out: list[Claimed] = []
         versions = {n: v.spec.version for n, v in views.items() if v.spec is not None}
@@ -113,7 +113,7 @@ class Healer:
             if claim is None:
                 log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
                 self.queue.schedule(("model", ns, model_name))
-                continue
+                return None
             if moved:
                 log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, rec.name, model_name)
                 self.queue.schedule(("model", ns, model_name))
