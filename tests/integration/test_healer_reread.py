@@ -19,7 +19,6 @@ from kubernetes import client
 
 from modelreg import GROUP, VERSION
 from modelreg.controller.engine import Engine, Settings
-from modelreg.controller.healer import Healer
 from modelreg.core.policy import Defaults
 from modelreg.kube.client import KubeClient
 from tests.integration.kit import Cluster, model_body, snapshot_body
@@ -37,9 +36,7 @@ def _listed(custom: client.CustomObjectsApi, ns: str, plural: str) -> list[dict[
 
 
 def _engine(kc: KubeClient, identity: str) -> Engine:
-    engine = Engine(kc, Settings(defaults=Defaults(), identity=identity))
-    engine.healer = Healer(engine)
-    return engine
+    return Engine(kc, Settings(defaults=Defaults(), identity=identity))
 
 
 def test_healer_rereads_the_model_before_acting(

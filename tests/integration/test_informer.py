@@ -138,30 +138,3 @@ async def _until(check: Any, timeout: float = 20.0) -> None:
     while not check():
         assert loop.time() < deadline, "the informer did not get there in time"
         await asyncio.sleep(0.05)
-
-
-def test_the_kopf_path_sweep_forgets_what_a_relist_missed(
-    kube: Any, custom: client.CustomObjectsApi, namespace: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With peering, Kopf re-lists without deletions; the engine's sweep lists and forgets them."""
-    from modelreg.controller.engine import Engine, Settings
-    from modelreg.core.policy import Defaults
-
-    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
-    monkeypatch.setattr(inf, "PAGE", "2")
-    for i in range(3):
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, snapshot_body(f"s{i}", "m-v1"))
-    listed = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-
-    async def scenario() -> None:
-        info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
-        assert info is not None
-        async with KubeClient(info) as kc:
-            engine = Engine(kc, Settings(defaults=Defaults()))  # queue never started: nothing is written
-            for body in listed:
-                engine.on_snapshot(None, body)
-            await asyncio.to_thread(custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, "s1")
-            await engine.sweep(PLURAL)
-            assert {name for (n, name) in engine.store.snapshots if n == namespace} == {"s0", "s2"}
-
-    asyncio.run(scenario())

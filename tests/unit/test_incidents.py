@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from modelreg.api.models import PerformanceSnapshotSpec, RegisteredModelSpec
-from modelreg.controller.engine import merge_diff
+from modelreg.controller.applier import merge_diff
 from modelreg.core import incidents as inc
 from modelreg.core.evaluation import evaluate
 from modelreg.core.policy import Defaults, effective_policy

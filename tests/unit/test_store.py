@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from modelreg.controller.engine import material
+from modelreg.controller.applier import material
 from modelreg.controller.store import LAST_APPLIED, trim
 
 

@@ -7,9 +7,13 @@ work queue, so they are serialized. One run:
    (:func:`modelreg.core.evaluation.evaluate`), folds each into its version
    (:func:`modelreg.core.lifecycle.apply_snapshot`) and opens or counts the
    episode's Incident (:func:`modelreg.core.incidents.decide`);
-2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`);
-3. writes: Incidents first, then version statuses (resourceVersion-checked),
-   then snapshot statuses, then Events; then retention.
+   (written at once through the applier, so Incidents come first);
+2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`),
+   the healer's and the manual rollbacks (:mod:`modelreg.core.remediation`), serving and cards;
+3. turns the outcome into a :class:`~modelreg.core.passplan.Writes` plan
+   (:func:`~modelreg.core.passplan.plan_writes`) that :mod:`modelreg.controller.applier`
+   executes: version statuses (resourceVersion-checked), Incident closes, snapshot
+   statuses, Events; then retention and the next time-based look.
 
 The write order makes a kill at any instant safe: an Incident is created under
 a name derived from the opening snapshot's UID (a repeat is a no-op), a
@@ -24,123 +28,49 @@ import asyncio
 import fnmatch
 import logging
 import time
-import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Hashable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Hashable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from modelreg import API_VERSION, GROUP, VERSION, metrics
+from modelreg import API_VERSION, metrics
 from modelreg.api.models import (
-    IncidentAction,
     IncidentRef,
     IncidentStatus,
-    ModelCardRef,
     PerformanceSnapshotSpec,
     PerformanceSnapshotStatus,
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
-from modelreg.controller.healer import Remediation
-from modelreg.controller.informer import list_keys, missing
-from modelreg.controller.serving import ServingResult, sync_model
+from modelreg.controller.applier import GONE, Applied, Applier, material
+from modelreg.controller.closing import IncidentCloser
+from modelreg.controller.events import EventRecorder
+from modelreg.controller.healer import Healer
 from modelreg.controller.store import (
-    INC_PLURAL,
     JSON,
-    LAST_APPLIED,
-    RM_PLURAL,
-    SNAP_PLURAL,
     SnapshotRec,
     Store,
+    utcnow,
 )
 from modelreg.core import gauges, lifecycle, modelcard, timefmt
 from modelreg.core import incidents as inc
-from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
-from modelreg.core.names import label_value, with_suffix
+from modelreg.core.passplan import Writes, plan_writes
 from modelreg.core.policy import Defaults, effective_policy
-from modelreg.kube.client import ApiError, KubeClient, path_for
+from modelreg.core.remediation import Remediation, manual_remediation, rollback_events, served
+from modelreg.healing import Claim
+from modelreg.kube.client import KubeClient
+from modelreg.kube.paths import inc_path, rm_path, snap_path
 
 log = logging.getLogger("modelreg.engine")
 
-#: Snapshot status writes and retention deletes in flight at once for one model.
-WRITES_IN_FLIGHT = 16
 #: Snapshots of one version evaluated per pass (the rest in the next pass, right after).
 SNAPSHOTS_PER_PASS = 64
-#: Seconds after a re-list starts before the objects it no longer has are swept.
-SWEEP_DELAY = 3.0
-COMPONENT = "modelreg-operator"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=(datetime.now(UTC).microsecond // 1000) * 1000)
-
-
-def rm_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, RM_PLURAL, ns, name)
-
-
-def snap_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, SNAP_PLURAL, ns, name)
-
-
-def inc_path(ns: str, name: str | None = None) -> str:
-    return path_for(GROUP, VERSION, INC_PLURAL, ns, name)
-
-
-def merge_diff(old: Any, new: Any) -> Any:
-    """A JSON merge patch turning ``old`` into ``new`` (lists replaced whole)."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return new
-    out: JSON = {}
-    for key in old.keys() - new.keys():
-        out[key] = None
-    for key, value in new.items():
-        if key not in old:
-            out[key] = value
-        elif old[key] != value:
-            out[key] = merge_diff(old[key], value)
-    return out
-
-
-def material(body: JSON) -> tuple[Any, ...]:
-    """What a reconcile's decisions about a RegisteredModel depend on.
-
-    Everything but the status conditions other writers own (a user's or another
-    controller's condition type): a change to only those neither invalidates a
-    plan nor may be overwritten by it.
-    """
-    meta = body.get("metadata", {})
-    status = dict(body.get("status") or {})
-    conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
-    # The store drops kubectl's last-applied copy (see store.trim); a listed body still has it.
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
-    return (meta.get("generation"), annotations, body.get("spec"), status, conditions)
-
-
-def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
-    """``new_wire`` with the foreign conditions as they are in ``fresh_status``."""
-    ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
-    foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
-    return {**new_wire, "conditions": ours + foreign}
-
-
-async def in_batches(calls: list[Awaitable[None]]) -> None:
-    """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
-    for i in range(0, len(calls), WRITES_IN_FLIGHT):
-        await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
-
-
-class _Gone:
-    """The Incident a snapshot was to be counted into no longer exists."""
-
-
-GONE = _Gone()
 
 
 def _error_text(err: ValidationError) -> str:
@@ -243,6 +173,25 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
     )
 
 
+@dataclass
+class _Pass:
+    """What one pass over a model has read and decided so far."""
+
+    ns: str
+    model_name: str
+    bodies: list[JSON]
+    views: dict[str, lifecycle.VersionView]
+    statuses: dict[str, RegisteredModelStatus]
+    now: datetime
+    events: list[lifecycle.Event] = field(default_factory=list)
+    snapshot_writes: list[tuple[SnapshotRec, JSON]] = field(default_factory=list)
+    #: Snapshots that opened an Incident (breach → incident latency).
+    opened: list[SnapshotRec] = field(default_factory=list)
+    remediations: list[Remediation] = field(default_factory=list)
+    #: Incident → the built-in healer's claim on it.
+    held: dict[str, Claim] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Settings:
     defaults: Defaults
@@ -261,34 +210,26 @@ class Engine:
         self.settings = settings
         self.defaults = settings.defaults
         self.store = Store()
+        self.events = EventRecorder(client, settings.identity)
         # Paused until Kopf delivers its first watch event: Kopf calls event handlers only
         # once every index (models, incidents) has been listed, so no model is decided on
         # before its Incidents are known (a card rendered without them, then again with them).
         self.queue = WorkQueue(self._process, workers=workers, paused=True)
         self.orphan_ttl = parse_duration(self.defaults.orphan_ttl)
         self.incident_ttl = parse_duration(self.defaults.incident_ttl)
-        self.healer: Any = None  # set by the healer module when enabled
+        self.closer = IncidentCloser(
+            client, self.store, self.events, settings.identity, timedelta(seconds=settings.claim_seconds)
+        )
+        self.applier = Applier(client, self.store, self.closer, self.events)
+        self.healer = (
+            Healer(self.store, self.queue, self.closer, self.defaults, self.versions_moved)
+            if settings.builtin_healer
+            else None
+        )
         self.poller: Any = None  # MetricSource polling (controller.poller), when started
         self._card_keys: dict[str, tuple[Any, str]] = {}
-        self._watching: set[str] = set()  # plurals whose watch stream has delivered an event
-        self._sweep_armed: set[str] = set()
 
     # --- watch-event entry points (called from Kopf handlers; never block) ---------------
-
-    def note_event(self, plural: str, event_type: str | None) -> None:
-        """Arm a sweep when a kind is listed again after its watch had run.
-
-        Kopf lists a kind again when its watch expires (410 Gone) and replays the
-        listed objects as events of type None, but it never reports the objects
-        that were deleted during the gap. :meth:`sweep` finds those.
-        """
-        if self.queue.paused:
-            self.queue.resume()
-        if event_type is not None:
-            self._watching.add(plural)
-        elif plural in self._watching and plural not in self._sweep_armed:
-            self._sweep_armed.add(plural)
-            self.queue.call_later(SWEEP_DELAY, ("sweep", plural, ""))
 
     def forget_namespace(self, namespace: str) -> int:
         """Drop every object of ``namespace`` from the store, scheduling and writing nothing (a shard
@@ -440,8 +381,6 @@ class Engine:
                 await self.expire_incident(key[1], key[2])
             elif kind == "deleted":
                 await self.cleanup_deleted_model(key[1], key[2])
-            elif kind == "sweep":
-                await self.sweep(key[1])
             elif kind in ("poll", "probe") and self.poller is not None:
                 await self.poller.handle(key)
         finally:
@@ -449,220 +388,193 @@ class Engine:
             metrics.queue_depth.set(self.queue.depth)
 
     async def reconcile_model(self, ns: str, model_name: str) -> None:
+        """One pass over a model: decide, then write in the kill-safe order (:mod:`modelreg.core.passplan`)."""
         bodies = self.store.versions_of(ns, model_name)
         if not bodies:
             return
         now = utcnow()
         views = {b["metadata"]["name"]: version_view(b, self.defaults) for b in bodies}
-        statuses = {name: v.status for name, v in views.items()}
-        events: list[lifecycle.Event] = []
-        snapshot_writes: list[tuple[SnapshotRec, JSON]] = []
-        opened: list[tuple[str, SnapshotRec, datetime]] = []
+        p = _Pass(ns, model_name, bodies, views, {name: v.status for name, v in views.items()}, now)
+        if not await self._evaluate_snapshots(p):
+            self.queue.schedule(("model", ns, model_name))
+            return  # an Incident was found gone: the rerun opens the episode's new one
+        self._refer_open_incidents(p)
+        plan = self._decide_lifecycle(p)
+        if not await self._remediate(p, plan):
+            return  # a claim was lost or the model moved while the healer read it: it runs again
+        await self._serve_and_render(p, plan)
+        writes = plan_writes(
+            plan.statuses,
+            p.remediations,
+            [(rec.name, status) for rec, status in p.snapshot_writes],
+            p.events,
+            {name: v.uid for name, v in views.items()},
+            plan.requeue_at,
+        )
+        opened = [rec.created for rec in p.opened if rec.created is not None]
+        applied = await self.applier.apply(ns, writes, bodies, p.held, now, opened)
+        self._export_versions(p, writes, applied)
+        if applied.stale:
+            # Somebody else wrote a status in between: start again from what is stored now.
+            self.queue.schedule(("model", ns, model_name))
+            return
+        for name, view in views.items():
+            await self.applier.retain(ns, name, self._history_limit(view.spec))
+        if writes.wake_up is not None:
+            self.queue.call_at(writes.wake_up.at, ("model", ns, model_name))
 
-        # 1. Snapshots, in window order per version.
-        for name in sorted(views):
-            view = views[name]
-            pending = [s for s in self.store.snapshots_of(ns, name) if not s.evaluated]
+    async def _evaluate_snapshots(self, p: _Pass) -> bool:
+        """1. Each version's unevaluated snapshots in window order: evaluate, fold into the
+        version, and open or count the episode's Incident (written at once: Incidents first)."""
+        for name in sorted(p.views):
+            view = p.views[name]
+            pending = [s for s in self.store.snapshots_of(p.ns, name) if not s.evaluated]
             if not pending:
                 continue
             if len(pending) > SNAPSHOTS_PER_PASS:
                 # Oldest first, a bounded batch per pass: retention runs after each batch,
                 # so a flood never piles up evaluated history; the rest follows at once.
                 pending = pending[:SNAPSHOTS_PER_PASS]
-                self.queue.schedule(("model", ns, model_name))
+                self.queue.schedule(("model", p.ns, p.model_name))
             if view.spec is None:
                 continue  # evaluated once the spec is fixed
             policy = view.policy or effective_policy(view.spec, self.defaults)
             for rec in pending:
-                evaluation = self._evaluate(rec, policy)
-                effect = lifecycle.apply_snapshot(
-                    replace(view, status=statuses[name]),
-                    statuses[name],
-                    policy,
-                    evaluation,
-                    rec.name,
-                    rec.at,
-                    now,
+                if not await self._evaluate_one(p, name, view, policy, rec):
+                    return False
+        return True
+
+    async def _evaluate_one(
+        self, p: _Pass, name: str, view: lifecycle.VersionView, policy: Any, rec: SnapshotRec
+    ) -> bool:
+        """Evaluate ``rec`` into its version and open or count its Incident; False when the
+        Incident to count it into is found gone (its episode ended: the pass stops there)."""
+        evaluation = self._evaluate(rec, policy)
+        effect = lifecycle.apply_snapshot(
+            replace(view, status=p.statuses[name]), p.statuses[name], policy, evaluation, rec.name, rec.at, p.now
+        )
+        p.statuses[name] = effect.status
+        p.snapshot_writes.append((rec, self._snapshot_status(evaluation, effect.stage, p.now)))
+        metrics.snapshots_evaluated.labels(evaluation.verdict).inc()
+        for b in evaluation.breaches:
+            metrics.breaches.labels(b.criterion).inc()
+        if not effect.counted:
+            return True
+        restore = lifecycle.restore_target(p.statuses, exclude=name)
+        restore_spec = p.views[restore].spec if restore else None
+        decision = inc.decide(
+            namespace=p.ns,
+            registered_model=name,
+            spec=view.spec,  # type: ignore[arg-type]  # evaluated only with a spec
+            policy=policy,
+            stage=effect.stage,
+            evaluation=evaluation,
+            rollback_due=effect.rollback_due,
+            canary=effect.canary_incident,
+            snapshot_name=rec.name,
+            snapshot_uid=rec.uid,
+            episode=self._episode(p.ns, name, p.statuses[name]),
+            restore_version=restore_spec.version if restore_spec is not None else None,
+        )
+        if decision is None:
+            return True
+        ref = await self.applier.write_incident(p.ns, view.name, view.uid, decision, rec.name, p.now)
+        if ref is GONE:
+            return False
+        if ref is not None:
+            p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
+        if isinstance(decision, inc.CreateIncident):
+            p.opened.append(rec)
+            p.events.append(
+                lifecycle.Event(
+                    name,
+                    "Warning",
+                    "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
+                    f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
                 )
-                statuses[name] = effect.status
-                snapshot_writes.append((rec, self._snapshot_status(evaluation, effect.stage, now)))
-                metrics.snapshots_evaluated.labels(evaluation.verdict).inc()
-                for b in evaluation.breaches:
-                    metrics.breaches.labels(b.criterion).inc()
-                if not effect.counted:
-                    continue
-                # Twice at most: an Incident deleted behind our back (found gone when this
-                # snapshot is counted into it) ends its episode, and the snapshot opens a new one.
-                for _attempt in range(2):
-                    episode = self._episode(ns, name, statuses[name])
-                    restore = lifecycle.restore_target(statuses, exclude=name)
-                    restore_version = views[restore].spec.version if restore and views[restore].spec else None  # type: ignore[union-attr]
-                    decision = inc.decide(
-                        namespace=ns,
-                        registered_model=name,
-                        spec=view.spec,
-                        policy=policy,
-                        stage=effect.stage,
-                        evaluation=evaluation,
-                        rollback_due=effect.rollback_due,
-                        canary=effect.canary_incident,
-                        snapshot_name=rec.name,
-                        snapshot_uid=rec.uid,
-                        episode=episode,
-                        restore_version=restore_version,
-                    )
-                    if decision is None:
-                        break
-                    ref = await self._write_incident(ns, view, decision, rec, now)
-                    if ref is GONE:
-                        statuses[name] = statuses[name].model_copy(update={"incident": None})
-                        continue
-                    if ref is not None:
-                        statuses[name] = statuses[name].model_copy(update={"incident": ref})
-                    if isinstance(decision, inc.CreateIncident):
-                        opened.append((name, rec, now))
-                        events.append(
-                            lifecycle.Event(
-                                name,
-                                "Warning",
-                                "RollbackTriggered" if effect.rollback_due else "IncidentOpened",
-                                f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
-                            )
-                        )
-                    break
-
-        # 2. The open incident each version points at (closed ones are let go).
-        for name in views:
-            statuses[name] = self._with_incident_ref(ns, name, statuses[name])
-
-        # 3. Lifecycle for the whole model, then the healer's rollbacks (same serialization).
-        plan = lifecycle.reconcile([replace(v, status=statuses[n]) for n, v in views.items()], self.defaults, now)
-        events.extend(plan.events)
-        remediations: list[Remediation] = []
-        if self.healer is not None:
-            seen = {b["metadata"]["name"]: material(b) for b in bodies}
-            claimed = await self.healer.claim_and_roll_back(ns, model_name, views, plan.statuses, now, seen)
-            if claimed is None:
-                return  # the model moved while we read it; the rerun acts on fresh data
-            remediations = claimed
-        for outcome in plan.rollbacks:
-            metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
-            manual = self._manual_remediation(ns, outcome, remediations, now)
-            if manual is not None:
-                remediations.append(manual)
-        if remediations:
-            for r in remediations:
-                for action in r.actions:
-                    if action.action == "RolledBack" and r.restored:
-                        events.extend(
-                            lifecycle.rollback_events(
-                                lifecycle.RollbackOutcome(r.version, r.restored, None, "RolledBack", action.message)
-                            )
-                        )
-            # Re-derive conditions and health after the rollbacks.
-            replan = lifecycle.reconcile(
-                [replace(v, status=plan.statuses[n]) for n, v in views.items()], self.defaults, now
             )
-            plan.statuses, plan.production = replan.statuses, replan.production
-            if replan.requeue_at is not None:
-                plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+        return True
 
-        # 4. Serving follows the live Production version. Model cards whose inputs changed
-        #    (stage, health, incidents, spec) are applied at the same time: independent
-        #    objects, so one round trip instead of one per object on the remediation path.
-        #    A card shows each Incident as it will be once this pass closes it, so closing
-        #    one does not cost a second render and status write.
-        #    Which cards changed is decided first, without I/O: the common pass (a healthy
-        #    snapshot) awaits nothing here and yields no extra turn of the event loop.
-        closing = {r.incident: r.phase for r in remediations}
+    def _refer_open_incidents(self, p: _Pass) -> None:
+        """2. The open Incident each version points at (closed ones are let go)."""
+        for name in p.views:
+            p.statuses[name] = self._with_incident_ref(p.ns, name, p.statuses[name])
+
+    def _decide_lifecycle(self, p: _Pass) -> lifecycle.ModelPlan:
+        """3. Stages, gates, conditions and health of the whole model."""
+        plan = lifecycle.reconcile([replace(v, status=p.statuses[n]) for n, v in p.views.items()], self.defaults, p.now)
+        p.events.extend(plan.events)
+        return plan
+
+    async def _remediate(self, p: _Pass, plan: lifecycle.ModelPlan) -> bool:
+        """The healer's claimed rollbacks and the manual ones (same serialization); False when
+        a claim was lost or the model moved while the healer read it."""
+        if self.healer is not None:
+            seen = {b["metadata"]["name"]: material(b) for b in p.bodies}
+            claimed = await self.healer.claim_and_roll_back(p.ns, p.model_name, p.views, plan.statuses, p.now, seen)
+            if claimed is None:
+                return False
+            p.remediations = [c.remediation for c in claimed]
+            p.held = {c.remediation.incident: c.claim for c in claimed}
+        for outcome in plan.rollbacks:
+            metrics.rollbacks.labels(p.ns, p.model_name, outcome.reason).inc()
+            manual = self._manual_remediation(p.ns, outcome, p.remediations, p.now)
+            if manual is not None:
+                p.remediations.append(manual)
+        if not p.remediations:
+            return True
+        p.events.extend(rollback_events(p.remediations))
+        # Re-derive conditions and health after the rollbacks.
+        replan = lifecycle.reconcile(
+            [replace(v, status=plan.statuses[n]) for n, v in p.views.items()], self.defaults, p.now
+        )
+        plan.statuses, plan.production = replan.statuses, replan.production
+        if replan.requeue_at is not None:
+            plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+        return True
+
+    async def _serve_and_render(self, p: _Pass, plan: lifecycle.ModelPlan) -> None:
+        """4. Serving follows the live Production version; cards whose inputs changed are applied
+        at the same time (independent objects: one round trip on the remediation path).
+
+        A card shows each Incident as it will be once this pass closes it, so closing one does
+        not cost a second render and status write. Which cards changed is decided first,
+        without I/O: the common pass (a healthy snapshot) awaits nothing here."""
+        ns, views, now = p.ns, p.views, p.now
+        closing = {r.incident: r.phase for r in p.remediations}
         canaries_before = {n: st.canary for n, st in plan.statuses.items()}
         jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
         if jobs:
             serving, cards = await asyncio.gather(
-                self._sync_serving(ns, views, plan, now, events),
-                self._apply_cards(ns, views, dict(plan.statuses), jobs),
+                self.applier.sync_serving(ns, views, plan, now, p.events),
+                self.applier.apply_cards(ns, views, dict(plan.statuses), jobs),
             )
         else:
-            serving, cards = await self._sync_serving(ns, views, plan, now, events), {}
-        for r in remediations:
-            if r.restored and r.phase == "Remediated":
-                if serving is None:
-                    r.actions.append(
-                        IncidentAction(
-                            playbook="model_rollback",
-                            action="ServingRestored",
-                            at=now,
-                            result="Skipped",
-                            message="no serving workload configured",
-                        )
-                    )
-                else:
-                    r.actions.append(
-                        IncidentAction(
-                            playbook="model_rollback",
-                            action="ServingRestored",
-                            at=now,
-                            result="Succeeded" if serving.ok else "Failed",
-                            message=serving.message,
-                        )
-                    )
-                    if not serving.ok:
-                        r.phase, r.reason = "Failed", serving.reason
-
+            serving, cards = await self.applier.sync_serving(ns, views, plan, now, p.events), {}
+        served(p.remediations, serving, now)
         for name, card in cards.items():  # after serving, which replaces its version's status
             plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
         moved = {n for n, st in plan.statuses.items() if st.canary != canaries_before.get(n)}
-        if {r.incident: r.phase for r in remediations} != closing or moved:  # serving failed or a canary moved
-            closing = {r.incident: r.phase for r in remediations}
+        if {r.incident: r.phase for r in p.remediations} != closing or moved:  # serving failed or a canary moved
+            closing = {r.incident: r.phase for r in p.remediations}
             jobs = self._card_jobs(ns, views, plan.statuses, closing, now)
-            for name, card in (await self._apply_cards(ns, views, plan.statuses, jobs)).items():
+            for name, card in (await self.applier.apply_cards(ns, views, plan.statuses, jobs)).items():
                 plan.statuses[name] = plan.statuses[name].model_copy(update={"model_card": card})
 
-        # 5. Writes: version statuses (optimistic lock), incidents, snapshots, events.
-        #    A version lets go of the Incident this pass closes (as _with_incident_ref would
-        #    on the next look, which would cost another status write).
-        for r in remediations:
-            st = plan.statuses.get(r.version)
-            if st is None or st.incident is None or st.incident.name != r.incident:
+    def _export_versions(self, p: _Pass, writes: Writes, applied: Applied) -> None:
+        """The stage, health and metric gauges of each version written."""
+        for step in writes.versions[: len(applied.written)]:
+            spec, new = p.views[step.name].spec, step.status
+            if spec is None:
                 continue
-            if not (r.phase == "Failed" and st.consecutive_breaches > 0):
-                plan.statuses[r.version] = st.model_copy(update={"incident": None})
-        # Versions leaving Production are written before the one entering it, and the
-        # first conflict stops the batch: a partial write never leaves two versions in
-        # Production, and lifecycle.reconcile completes a half-written rollback.
-        order = sorted(views, key=lambda n: (plan.statuses[n].stage == "Production", n))
-        for name in order:
-            new = plan.statuses[name]
-            if not await self._write_version_status(ns, name, bodies, new):
-                # Somebody else wrote a status in between: start again from what is stored now.
-                self.queue.schedule(("model", ns, model_name))
-                return
-            spec = views[name].spec
-            if spec is not None:
-                metrics.set_version_series(ns, spec.model_name, spec.version, new.stage, new.health)
-                metrics.set_version_values(
-                    ns,
-                    spec.model_name,
-                    spec.version,
-                    gauges.values(new),
-                    {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
-                )
-        if self.healer is not None or remediations:
-            closer = self.healer or _ManualCloser(self)
-            for r in remediations:
-                await closer.close(ns, r, now)  # the closedAt the cards were rendered with
-        await in_batches([self._write_snapshot_status(rec, status) for rec, status in snapshot_writes])
-        for _name, rec, _ in opened:
-            if rec.created is not None:
-                metrics.breach_to_incident.observe(max(0.0, (utcnow() - rec.created).total_seconds()))
-        for event in lifecycle.fold_rollback_events(events):
-            await self.post_event(ns, views.get(event.object_name), event)
-
-        # 5. Retention and the next time-based look.
-        for name, view in views.items():
-            await self._retain(ns, name, view)
-        if plan.requeue_at is not None:
-            self.queue.call_at(plan.requeue_at, ("model", ns, model_name))
+            metrics.set_version_series(p.ns, spec.model_name, spec.version, new.stage, new.health)
+            metrics.set_version_values(
+                p.ns,
+                spec.model_name,
+                spec.version,
+                gauges.values(new),
+                {(t.metric, t.bound): t.value for t in gauges.thresholds(new.effective_policy)},
+            )
 
     # --- pieces -------------------------------------------------------------------------
 
@@ -690,130 +602,37 @@ class Engine:
         statuses: dict[str, RegisteredModelStatus],
         closing: dict[str, str],
         now: datetime,
-    ) -> dict[str, tuple[Any, ...]]:
-        """The versions whose card must be rendered again (decided without I/O)."""
-        jobs = {name: self._card_job(ns, view, statuses[name], closing, now) for name, view in views.items()}
+    ) -> dict[str, modelcard.CardJob]:
+        """The versions whose card must be rendered again (decided without I/O: :func:`modelcard.card_job`)."""
+        jobs = {
+            name: modelcard.card_job(
+                ns,
+                name,
+                view.uid,
+                view.generation,
+                view.spec,
+                statuses[name],
+                self._card_incidents(ns, name),
+                self._card_keys,
+                closing,
+                now,
+            )
+            for name, view in views.items()
+        }
         return {name: job for name, job in jobs.items() if job is not None}
 
-    async def _apply_cards(
-        self,
-        ns: str,
-        views: dict[str, lifecycle.VersionView],
-        statuses: dict[str, RegisteredModelStatus],
-        jobs: dict[str, tuple[Any, ...]],
-    ) -> dict[str, ModelCardRef | None]:
-        """Apply the rendered cards concurrently; the card reference each status gets."""
-        done = await asyncio.gather(*(self._apply_card(ns, views[n], statuses[n], job) for n, job in jobs.items()))
-        return {name: status.model_card for name, status in zip(jobs, done, strict=True)}
-
-    def _card_job(
-        self,
-        ns: str,
-        view: lifecycle.VersionView,
-        status: RegisteredModelStatus,
-        closing: dict[str, str] | None = None,
-        now: datetime | None = None,
-    ) -> tuple[Any, ...] | None:
-        """What to render of ``<name>-model-card`` when its inputs changed, else None.
-
-        Decided without I/O; never a render per healthy snapshot. :meth:`_apply_card` writes it.
-        """
-        if view.spec is None:
-            return None
-        prev = status.model_card
-        if prev is not None and prev.stage == status.stage and prev.health == status.health:
-            shown, shown_at, verdict = prev.metrics, prev.metrics_at, prev.verdict
-        else:  # metrics as of the last stage or health change
-            last = status.last_snapshot
-            shown = dict(last.metrics) if last else {}
-            shown_at = last.at if last else None
-            verdict = last.verdict if last else None
-        cards = tuple(
+    def _card_incidents(self, ns: str, name: str) -> list[modelcard.CardIncident]:
+        return [
             modelcard.CardIncident(
                 name=r.name,
                 severity=str(r.body.get("spec", {}).get("severity", "")),
-                phase=closing[r.name] if closing and r.name in closing else r.phase,
+                phase=r.phase,
                 summary=str(r.body.get("spec", {}).get("summary", "")),
                 opened=timefmt.parse_or_none(r.body["metadata"].get("creationTimestamp")),
-                closed=now if closing and r.name in closing else timefmt.parse_or_none(r.status.get("closedAt")),
+                closed=timefmt.parse_or_none(r.status.get("closedAt")),
             )
-            for r in self.store.incidents_of(ns, view.name)
-        )
-        inputs = modelcard.CardInputs(
-            name=view.name,
-            namespace=ns,
-            spec=view.spec,
-            stage=status.stage,
-            health=status.health,
-            stage_history=tuple(status.stage_history),
-            metrics=shown,
-            metrics_at=shown_at,
-            verdict=verdict,
-            incidents=cards,
-            rolled_back_to=status.rolled_back_to,
-            production_since=status.production_since,
-            canary=modelcard.canary_text(status.canary),
-        )
-        fingerprint = (
-            view.uid,
-            view.generation,
-            status.stage,
-            status.health,
-            len(status.stage_history),
-            status.rolled_back_to,
-            tuple(shown.items()),
-            tuple((c.name, c.phase, c.closed) for c in cards),
-            inputs.canary,
-        )
-        memo = self._card_keys.get(view.uid)
-        if memo is not None and memo[0] == fingerprint:
-            key = memo[1]
-        else:
-            key = modelcard.card_inputs_key(inputs)
-            self._card_keys[view.uid] = (fingerprint, key)
-        if prev is not None and prev.sha256 == key:
-            return None
-        return (inputs, key, shown, shown_at, verdict)
-
-    async def _apply_card(
-        self, ns: str, view: lifecycle.VersionView, status: RegisteredModelStatus, job: tuple[Any, ...]
-    ) -> RegisteredModelStatus:
-        inputs, key, shown, shown_at, verdict = job
-        cm_name = modelcard.config_map_name(view.name)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {
-                "name": cm_name,
-                "namespace": ns,
-                "labels": {
-                    "app.kubernetes.io/managed-by": "modelreg",
-                    "modelreg.io/registered-model": label_value(view.name),
-                },
-                "ownerReferences": [
-                    {"apiVersion": API_VERSION, "kind": "RegisteredModel", "name": view.name, "uid": view.uid}
-                ],
-            },
-            "data": {modelcard.CARD_KEY: modelcard.render_model_card(inputs)},
-        }
-        try:
-            await self.client.apply(path_for("", "v1", "configmaps", ns, cm_name), body)
-        except ApiError as err:
-            log.warning("model card %s/%s not written: %s", ns, cm_name, err)
-            return status
-        return status.model_copy(
-            update={
-                "model_card": ModelCardRef(
-                    config_map=cm_name,
-                    sha256=key,
-                    stage=status.stage,
-                    health=status.health,
-                    metrics=shown,
-                    metrics_at=shown_at,
-                    verdict=verdict,
-                )
-            }
-        )
+            for r in self.store.incidents_of(ns, name)
+        ]
 
     def _manual_remediation(
         self, ns: str, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
@@ -822,78 +641,14 @@ class Engine:
         rec = self.store.open_incident(ns, outcome.rolled_back)
         if rec is None or any(r.incident == rec.name for r in taken):
             return None
-        status = IncidentStatus.model_validate(rec.status)
-        if status.claimed_by and status.claim_expires_at is not None and status.claim_expires_at > now:
-            return None  # a healer holds it and will record the rollback and close it
-        if not status.occurrences:
-            status = inc.opened_status(rec.snapshots[0] if rec.snapshots else "", now)
-        playbook = str(rec.body.get("spec", {}).get("playbook", "model_rollback"))
-        ok = outcome.restored is not None
-        return Remediation(
-            incident=rec.name,
-            version=outcome.rolled_back,
-            status=status,
-            actions=[
-                IncidentAction(
-                    playbook=playbook,
-                    action="RolledBack" if ok else "RollBack",
-                    at=now,
-                    result="Succeeded" if ok else "Failed",
-                    message=f"manual rollback: {outcome.message}",
-                )
-            ],
-            phase="Remediated" if ok else "Failed",
-            reason="" if ok else outcome.reason,
-            restored=outcome.restored,
-            opened_at=timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp")),
+        return manual_remediation(
+            rec.name,
+            IncidentStatus.model_validate(rec.status),
+            str(rec.body.get("spec", {}).get("playbook", "model_rollback")),
+            outcome,
+            now,
+            timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp")),
         )
-
-    async def _sync_serving(
-        self,
-        ns: str,
-        views: dict[str, lifecycle.VersionView],
-        plan: lifecycle.ModelPlan,
-        now: datetime,
-        events: list[lifecycle.Event] | None = None,
-    ) -> ServingResult | None:
-        """Make every workload the model targets carry its live Production artifact (and canary).
-
-        The decisions are :mod:`modelreg.core.serving`'s; ServingSynced, ``status.canary`` and
-        the canary Events land on the versions concerned. Returns the Production version's result.
-        """
-        model_name = next((v.spec.model_name for v in views.values() if v.spec is not None), "")
-        try:
-            outcome = await sync_model(self.client, ns, model_name, views, plan.statuses, now)
-        except ApiError as err:
-            name = plan.production
-            if name is None or views[name].spec is None or views[name].spec.serving is None:  # type: ignore[union-attr]
-                return None
-            from modelreg.controller.serving import ModelServing
-
-            outcome = ModelServing(results={name: ServingResult(False, "ApplyFailed", str(err))})
-            outcome.production = outcome.results[name]
-        for name, canary in outcome.canaries.items():
-            plan.statuses[name] = plan.statuses[name].model_copy(update={"canary": canary})
-        for name, result in outcome.results.items():
-            status = plan.statuses[name]
-            plan.statuses[name] = status.model_copy(
-                update={
-                    "conditions": set_condition(
-                        status.conditions,
-                        "ServingSynced",
-                        result.ok,
-                        result.reason,
-                        result.message,
-                        now,
-                        views[name].generation,
-                    )
-                }
-            )
-            if not result.ok:
-                log.warning("serving of %s/%s not synced: %s", ns, name, result.message)
-        if events is not None:
-            events.extend(outcome.events)
-        return outcome.production
 
     def _evaluate(self, rec: SnapshotRec, policy: Any) -> Evaluation:
         ahead = rec.evaluated_with
@@ -952,178 +707,11 @@ class Engine:
             ref = None
         return status if status.incident == ref else status.model_copy(update={"incident": ref})
 
-    async def _write_incident(
-        self,
-        ns: str,
-        view: lifecycle.VersionView,
-        decision: inc.CreateIncident | inc.CountIncident,
-        rec: SnapshotRec,
-        now: datetime,
-    ) -> IncidentRef | None | _Gone:
-        if isinstance(decision, inc.CreateIncident):
-            body: JSON = {
-                "apiVersion": API_VERSION,
-                "kind": "Incident",
-                "metadata": {
-                    "name": decision.name,
-                    "namespace": ns,
-                    "labels": decision.labels,
-                    "ownerReferences": [
-                        {
-                            "apiVersion": API_VERSION,
-                            "kind": "RegisteredModel",
-                            "name": view.name,
-                            "uid": view.uid,
-                        }
-                    ],
-                },
-                "spec": decision.spec.wire(),
-            }
-            created, fresh = await self.client.create(inc_path(ns), body)
-            self.store.upsert_incident(created)
-            if fresh:
-                metrics.incidents_opened.labels(decision.spec.severity).inc()
-                return IncidentRef(name=decision.name, severity=decision.spec.severity)
-            # It existed (a redelivery after a kill): count the snapshot into it instead.
-            decision = inc.CountIncident(decision.name)
-        held = self.store.incidents.get((ns, decision.name))
-        if held is None:
-            return GONE
-        for _attempt in range(5):
-            current = IncidentStatus.model_validate(held.body.get("status") or {})
-            if not current.snapshots and not current.occurrences:
-                trig = held.body["spec"]["trigger"]["snapshot"]
-                created_at = timefmt.parse_or_none(held.body["metadata"].get("creationTimestamp")) or now
-                current = inc.opened_status(trig, created_at)
-            counted = inc.counted_status(current, rec.name, now)
-            if counted is None:
-                break
-            patch = {
-                "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
-                "status": counted.wire(),
-            }
-            try:
-                out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
-                self.store.upsert_incident(out)
-                break
-            except ApiError as err:
-                if err.not_found:
-                    self.store.delete_incident(ns, decision.name)
-                    return GONE
-                if not err.conflict:
-                    raise
-                fresh_body = await self.client.get(inc_path(ns, decision.name))
-                self.store.upsert_incident(fresh_body)
-                held = self.store.incidents[(ns, decision.name)]
-        return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
-
-    async def _write_version_status(self, ns: str, name: str, bodies: list[JSON], new: RegisteredModelStatus) -> bool:
-        """Write one version's status, resourceVersion-checked; False when the plan is stale.
-
-        On a conflict the object is read again: if only foreign conditions changed
-        (another writer's own condition type), the same plan is written on top of
-        them; any other change means the plan was made on stale data.
-        """
-        body = next(b for b in bodies if b["metadata"]["name"] == name)
-        new_wire = new.wire()
-        base = body
-        for _attempt in range(5):
-            old_wire = base.get("status") or {}
-            diff = merge_diff(old_wire, rebase_status(new_wire, old_wire) if base is not body else new_wire)
-            if not diff:
-                return True
-            patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
-            try:
-                out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
-            except ApiError as err:
-                if err.not_found:
-                    self.store.delete_model(ns, name)
-                    return True
-                if not err.conflict:
-                    raise
-                fresh = await self.client.get(rm_path(ns, name))
-                self.store.upsert_model(fresh)
-                if material(fresh) != material(body):
-                    return False
-                base = fresh
-                continue
-            self.store.upsert_model(out)
-            return True
-        return False
-
-    async def _write_snapshot_status(self, rec: SnapshotRec, status: JSON) -> None:
-        try:
-            out = await self.client.merge_patch(snap_path(rec.namespace, rec.name) + "/status", {"status": status})
-        except ApiError as err:
-            if err.not_found:
-                self.store.delete_snapshot(rec.namespace, rec.name)
-                return
-            raise
-        self.store.upsert_snapshot(out)
-
-    async def post_event(
-        self,
-        ns: str,
-        view: lifecycle.VersionView | None,
-        event: lifecycle.Event,
-        *,
-        kind: str = "RegisteredModel",
-        uid: str | None = None,
-    ) -> None:
-        now = utcnow()
-        stamp = timefmt.rfc3339(now)
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": with_suffix(event.object_name, f".{uuid.uuid4().hex[:16]}"), "namespace": ns},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": kind,
-                "name": event.object_name,
-                "namespace": ns,
-                **({"uid": uid or view.uid} if (uid or view) else {}),  # type: ignore[union-attr]  # view set when uid is not
-            },
-            "type": event.type,
-            "reason": event.reason,
-            "message": event.message[:1024],
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": self.settings.identity,
-        }
-        try:
-            await self.client.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
-        except ApiError as err:  # an Event is best effort: never fail the work for it
-            log.warning("event %s/%s not posted: %s", event.object_name, event.reason, err)
-
     def _history_limit(self, spec: RegisteredModelSpec | None) -> int:
         """spec.snapshotHistoryLimit, else the operator default."""
         if spec is not None and spec.snapshot_history_limit:
             return spec.snapshot_history_limit
         return self.defaults.snapshot_history_limit
-
-    async def _retain(self, ns: str, name: str, view: lifecycle.VersionView) -> None:
-        limit = self._history_limit(view.spec)
-        evaluated = [s for s in self.store.snapshots_of(ns, name) if s.evaluated]
-        excess = len(evaluated) - limit
-        if excess <= 0:
-            return
-        cited: set[str] = set()
-        for rec in self.store.incidents_of(ns, name):
-            if rec.is_open:
-                cited.update(rec.snapshots)
-                cited.add(rec.body.get("spec", {}).get("trigger", {}).get("snapshot", ""))
-        doomed = [snap for snap in evaluated if snap.name not in cited][: max(0, excess)]
-
-        async def drop(snap: SnapshotRec) -> None:
-            await self.client.delete(snap_path(ns, snap.name), precondition_uid=snap.uid)
-            self.store.delete_snapshot(ns, snap.name)
-
-        # Oldest first, several at a time: one at a time could not keep up with a
-        # flood of snapshots for one version (the history grew without bound).
-        await in_batches([drop(snap) for snap in doomed])
 
     async def handle_orphan(self, ns: str, name: str) -> None:
         rec = self.store.snapshots.get((ns, name))
@@ -1140,7 +728,7 @@ class Engine:
                 "reason": f"RegisteredModel {rec.model!r} not found in namespace {ns}",
                 "orphanedAt": timefmt.rfc3339(now),
             }
-            await self._write_snapshot_status(rec, status)
+            await self.applier.write_snapshot_status(ns, name, status)
             rec = self.store.snapshots.get((ns, name)) or rec
             orphaned_at = now
         else:
@@ -1166,28 +754,6 @@ class Engine:
         await self.client.delete(inc_path(ns, name), precondition_uid=rec.body["metadata"].get("uid"))
         self.store.delete_incident(ns, name)
 
-    async def sweep(self, plural: str) -> None:
-        """Forget (as if a DELETED event had come) what no longer exists after a re-list.
-
-        Lists each namespace the store holds objects of ``plural`` in; an object
-        missing from that list and not newer than it was deleted during the gap.
-        """
-        self._sweep_armed.discard(plural)
-        gone = 0
-        for ns in sorted({ns for ns, _ in self.store.resource_versions(plural)}):
-            present, listed_rv = await list_keys(self.client, plural, ns)
-            for _, name in missing(self.store.resource_versions(plural, ns), present, listed_rv):
-                gone += 1
-                stub = {"metadata": {"namespace": ns, "name": name}}
-                if plural == RM_PLURAL:
-                    self.on_model("DELETED", self.store.model(ns, name) or stub)
-                elif plural == SNAP_PLURAL:
-                    self.on_snapshot("DELETED", stub)
-                else:
-                    self.on_incident("DELETED", stub)
-        if gone:
-            log.info("re-list of %s: %d deleted while the watch was down, forgotten", plural, gone)
-
     async def cleanup_deleted_model(self, ns: str, name: str) -> None:
         """Snapshots of a deleted RegisteredModel are deleted with it (docs/evaluation.md)."""
         if self.store.model(ns, name) is not None:
@@ -1205,15 +771,3 @@ class Engine:
     async def stop(self) -> None:
         await self.queue.stop()
         await asyncio.sleep(0)
-
-
-class _ManualCloser:
-    """Closes Incidents of manual rollbacks when the built-in healer is off."""
-
-    def __init__(self, engine: Engine) -> None:
-        from modelreg.controller.healer import Healer
-
-        self._healer = Healer(engine)
-
-    async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
-        await self._healer.close(ns, remediation, now)

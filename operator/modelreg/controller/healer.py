@@ -20,71 +20,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from modelreg import metrics
-from modelreg.api.models import IncidentAction, IncidentStatus, RegisteredModelStatus
-from modelreg.controller.store import IncidentRec
+from modelreg.api.models import RegisteredModelStatus
+from modelreg.controller.closing import IncidentCloser
+from modelreg.controller.store import IncidentRec, Store
 from modelreg.core import claims, lifecycle, timefmt
-from modelreg.core.lifecycle.rollback import rollback
-from modelreg.core.lifecycle.stages import EventType
-from modelreg.core.policy import effective_policy
-from modelreg.healing import Claim, ClaimError, Healing
-
-if TYPE_CHECKING:
-    from typing import Any
-
-    from modelreg.controller.engine import Engine
+from modelreg.core.policy import Defaults, effective_policy
+from modelreg.core.remediation import PLAYBOOK, Remediation, healer_remediation
+from modelreg.healing import Claim
 
 log = logging.getLogger("modelreg.healer")
 
-PLAYBOOK = "model_rollback"
+#: ``(namespace, model name, seen)`` → whether the model's versions moved since they were read as ``seen``.
+Reread = Callable[[str, str, dict[str, Any]], Awaitable[bool]]
+
+
+class Scheduler(Protocol):
+    """The part of the work queue the healer uses: look at a model again, now or later."""
+
+    def schedule(self, key: Hashable, *, urgent: bool = False) -> None: ...
+
+    def call_at(self, when: datetime, key: Hashable) -> None: ...
 
 
 @dataclass
-class Remediation:
-    """One Incident this reconcile is remediating, closed after the writes.
+class Claimed:
+    """A remediation the built-in healer decided, with the claim it holds on the Incident."""
 
-    ``claim`` is the built-in healer's claim; a manual rollback (annotation)
-    has none, and is claimed when it is closed.
-    """
-
-    incident: str
-    version: str
-    status: IncidentStatus | None = None
-    actions: list[IncidentAction] = field(default_factory=list)
-    phase: str = "Remediated"
-    reason: str = ""
-    restored: str | None = None
-    opened_at: datetime | None = None
-    claim: Claim | None = None
+    remediation: Remediation
+    claim: Claim
 
 
 class Healer:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.identity = engine.settings.identity
-        self.claim_for = timedelta(seconds=engine.settings.claim_seconds)
-        self.healing = self.for_playbook(PLAYBOOK)
-
-    def for_playbook(self, playbook: str) -> Healing:
-        """The claim protocol for ``playbook``, keeping the engine's store up to date."""
-        store = self.engine.store
-        return Healing(
-            self.engine.client,
-            self.identity,
-            playbook,
-            claim_for=self.claim_for,
-            observe=store.upsert_incident,
-            forget=store.delete_incident,
-        )
+    def __init__(
+        self, store: Store, queue: Scheduler, closer: IncidentCloser, defaults: Defaults, reread: Reread
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.closer = closer
+        self.defaults = defaults
+        self.reread = reread
+        self.healing = closer.for_playbook(PLAYBOOK)
 
     def _actionable(self, rec: IncidentRec, view: lifecycle.VersionView) -> bool:
         if not rec.is_open or rec.body.get("spec", {}).get("playbook") != PLAYBOOK or view.spec is None:
             return False
-        policy = effective_policy(view.spec, self.engine.defaults)
+        policy = effective_policy(view.spec, self.defaults)
         return policy.rollback_policy.mode == "Automatic"
 
     async def claim_and_roll_back(
@@ -95,18 +81,17 @@ class Healer:
         statuses: dict[str, RegisteredModelStatus],
         now: datetime,
         seen: dict[str, Any] | None = None,
-    ) -> list[Remediation] | None:
+    ) -> list[Claimed] | None:
         """Claim each actionable open Incident of the model and roll back in ``statuses``.
 
-        Returns None when the model changed under us since this reconcile read it
-        (``seen``: name → :func:`~modelreg.controller.engine.material`): the caller starts over;
-        the claim stays ours.
+        Returns None when a claim was lost to another healer, or when the model changed under
+        us since this reconcile read it (``seen``: name → :func:`~modelreg.controller.applier.material`;
+        the claim stays ours): the pass stops there and the model is run again (already scheduled).
         """
-        store = self.engine.store
-        out: list[Remediation] = []
+        out: list[Claimed] = []
         versions = {n: v.spec.version for n, v in views.items() if v.spec is not None}
         for name, view in sorted(views.items()):
-            rec = store.open_incident(ns, name)
+            rec = self.store.open_incident(ns, name)
             if rec is None or not self._actionable(rec, view):
                 continue
             status = claims.status_of(rec.body)
@@ -115,7 +100,7 @@ class Healer:
                 assert expires is not None
                 log.info("incident %s/%s is claimed by %s until %s", ns, rec.name, status.claimed_by, expires)
                 # Another healer holds it; look again when its claim expires.
-                self.engine.queue.call_at(expires + timedelta(milliseconds=200), ("model", ns, model_name))
+                self.queue.call_at(expires + timedelta(milliseconds=200), ("model", ns, model_name))
                 continue
             # The claim and the re-read of the model are independent requests: one round
             # trip for both on the remediation path. A change after the re-read still
@@ -124,122 +109,19 @@ class Healer:
             if seen is None:
                 claim, moved = await claiming, False
             else:
-                claim, moved = await asyncio.gather(claiming, self.engine.versions_moved(ns, model_name, seen))
+                claim, moved = await asyncio.gather(claiming, self.reread(ns, model_name, seen))
             if claim is None:
                 log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
-                self.engine.queue.schedule(("model", ns, model_name))
-                continue
+                self.queue.schedule(("model", ns, model_name))
+                return None
             if moved:
                 log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, rec.name, model_name)
-                self.engine.queue.schedule(("model", ns, model_name))
+                self.queue.schedule(("model", ns, model_name))
                 return None
             log.info("claimed incident %s/%s (playbook %s)", ns, rec.name, PLAYBOOK)
-            remediation = Remediation(
-                incident=rec.name,
-                version=name,
-                status=claim.status,
-                opened_at=timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp")),
-                claim=claim,
-            )
-            current = statuses[name]
-            if current.stage == "RolledBack":
-                # A previous holder already rolled back before it died: only close.
-                remediation.actions.append(
-                    IncidentAction(
-                        playbook=PLAYBOOK,
-                        action="RolledBack",
-                        at=now,
-                        result="Succeeded",
-                        message=f"already rolled back to {current.rolled_back_to}",
-                    )
-                )
-                remediation.restored = next((n for n, s in statuses.items() if s.stage == "Production"), None)
-            elif current.stage != "Production":
-                remediation.phase, remediation.reason = "Failed", "NotInProduction"
-                remediation.actions.append(
-                    IncidentAction(
-                        playbook=PLAYBOOK,
-                        action="RollBack",
-                        at=now,
-                        result="Skipped",
-                        message=f"version is {current.stage}, not Production",
-                    )
-                )
-            else:
-                outcome = rollback(statuses, versions, name, now, f"incident {rec.name}")
+            opened_at = timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp"))
+            remediation, outcome = healer_remediation(rec.name, name, statuses, versions, now, opened_at)
+            if outcome is not None:
                 metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
-                if outcome.restored is None:
-                    remediation.phase, remediation.reason = "Failed", "NoRestoreTarget"
-                    remediation.actions.append(
-                        IncidentAction(
-                            playbook=PLAYBOOK,
-                            action="RollBack",
-                            at=now,
-                            result="Failed",
-                            message=outcome.message,
-                        )
-                    )
-                else:
-                    remediation.restored = outcome.restored
-                    remediation.actions.append(
-                        IncidentAction(
-                            playbook=PLAYBOOK,
-                            action="RolledBack",
-                            at=now,
-                            result="Succeeded",
-                            message=outcome.message,
-                        )
-                    )
-            out.append(remediation)
+            out.append(Claimed(remediation, claim))
         return out
-
-    async def close(self, ns: str, remediation: Remediation, now: datetime) -> None:
-        """Record the actions and move the Incident to Remediated or Failed.
-
-        Through :meth:`modelreg.healing.Healing.close`: only the fields the healer
-        owns are written, on top of the Incident as it is now and with a
-        resourceVersion precondition, so a concurrent writer's status (a user's
-        condition, another controller's action) is never overwritten, and an
-        Incident whose claim another healer took over meanwhile is not closed.
-        A manual rollback's Incident is claimed first, under its own playbook.
-        """
-        claim = remediation.claim
-        try:
-            if claim is None:
-                rec = self.engine.store.incidents.get((ns, remediation.incident))
-                if rec is None:
-                    return
-                claim = await self.for_playbook(claims.playbook_of(rec.body)).claim(rec.body, now=now)
-                if claim is None:
-                    log.info("incident %s/%s: claimed by another healer; it closes it", ns, remediation.incident)
-                    return
-                healing = self.for_playbook(claim.playbook)
-            else:
-                healing = self.healing
-            if remediation.phase not in ("Remediated", "Failed"):
-                raise ValueError(f"cannot close with phase {remediation.phase}")
-            phase: claims.ClosedPhase = "Remediated" if remediation.phase == "Remediated" else "Failed"
-            closed = await healing.close(claim, phase, remediation.reason, remediation.actions, now=now)
-        except ClaimError as err:
-            log.warning("not closed: %s", err)
-            return
-        log.info(
-            "incident %s/%s %s%s: %s",
-            ns,
-            remediation.incident,
-            remediation.phase,
-            f" ({remediation.reason})" if remediation.reason else "",
-            "; ".join(f"{a.action} {a.result}" for a in remediation.actions),
-        )
-        if remediation.phase == "Remediated" and remediation.opened_at is not None:
-            metrics.breach_to_remediated.observe(max(0.0, (now - remediation.opened_at).total_seconds()))
-        reason = "IncidentRemediated" if remediation.phase == "Remediated" else "IncidentFailed"
-        kind_type: EventType = "Normal" if remediation.phase == "Remediated" else "Warning"
-        summary = "; ".join(f"{a.action}: {a.result} {a.message}".strip() for a in remediation.actions)
-        await self.engine.post_event(
-            ns,
-            None,
-            lifecycle.Event(remediation.incident, kind_type, reason, summary or remediation.phase),
-            kind="Incident",
-            uid=closed.uid,
-        )

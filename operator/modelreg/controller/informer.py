@@ -18,8 +18,8 @@ and index handlers only), so plain informers lose nothing:
 * Each kind's watch starts from its list's resourceVersion with bookmarks,
   resumes from the last one seen after a timeout or a dropped connection, and
   lists again after 410 Gone. A re-list reports what was deleted during the
-  gap (held, not listed, and not newer than the list) as deletions: Kopf's
-  re-list never did, hence the engine's sweep on that path.
+  gap (held, not listed, and not newer than the list) as deletions (Kopf's
+  re-list never did).
 * Failed requests back off 1, 2, 5, 10, 20 s and then every 30 s for as long as
   it takes (revoked RBAC, an API server upgrade), like Kopf's watches here.
 
@@ -39,16 +39,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from modelreg import GROUP, VERSION
-from modelreg.controller.store import INC_PLURAL, RM_PLURAL, SNAP_PLURAL, Key, Store, rv_int
+from modelreg.controller.store import Key, Store, rv_int
 from modelreg.kube.client import ApiError, KubeClient, path_for
-
-if TYPE_CHECKING:
-    from modelreg.controller.engine import Engine
+from modelreg.kube.paths import INC_PLURAL, RM_PLURAL, SNAP_PLURAL
 
 log = logging.getLogger("modelreg.informer")
 
@@ -59,6 +57,47 @@ WATCH_SECONDS = "300"
 RETRIED = (ApiError, aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError)
 
 Handler = Callable[[str | None, JSON], None]
+
+
+class Held(Protocol):
+    """What an informer compares a re-list with: the resourceVersions held per object."""
+
+    def resource_versions(self, plural: str, namespace: str | None = None) -> dict[Key, str]: ...
+
+
+class Source(Protocol):
+    """What one informer needs: a client to list and watch with, and what is held."""
+
+    @property
+    def client(self) -> KubeClient: ...
+
+    @property
+    def store(self) -> Held: ...
+
+
+class Resumable(Protocol):
+    def resume(self) -> None: ...
+
+
+class Target(Protocol):
+    """What the three informers feed (the engine): its handlers, its store and its queue."""
+
+    @property
+    def client(self) -> KubeClient: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def queue(self) -> Resumable: ...
+
+    def on_model(self, event_type: str | None, body: JSON) -> None: ...
+
+    def on_incident(self, event_type: str | None, body: JSON) -> None: ...
+
+    def on_snapshot(self, event_type: str | None, body: JSON) -> None: ...
+
+    def forget_namespace(self, namespace: str) -> int: ...
 
 
 def backoffs() -> Iterator[float]:
@@ -84,13 +123,6 @@ async def list_pages(client: KubeClient, plural: str, scope: str | None, each: C
         del page
         if not token:
             return rv
-
-
-async def list_keys(client: KubeClient, plural: str, scope: str | None) -> tuple[set[Key], str]:
-    """(namespace, name) of every object of ``plural`` in ``scope``, and the list's resourceVersion."""
-    present: set[Key] = set()
-    rv = await list_pages(client, plural, scope, lambda item: present.add(key_of(item)))
-    return present, rv
 
 
 def key_of(body: JSON) -> Key:
@@ -122,9 +154,9 @@ class Informer:
     holds but the list lacks as deleted.
     """
 
-    def __init__(self, engine: Engine, plural: str, namespaces: list[str], handler: Handler) -> None:
-        self.client = engine.client
-        self.store: Store = engine.store
+    def __init__(self, source: Source, plural: str, namespaces: list[str], handler: Handler) -> None:
+        self.client = source.client
+        self.store = source.store
         self.plural = plural
         self.scopes: list[str | None] = list(namespaces) or [None]
         self.handler = handler
@@ -209,7 +241,7 @@ class Informers:
     held until its lists are in, then handed on after them.
     """
 
-    def __init__(self, engine: Engine, namespaces: list[str], *, owned: set[str] | None = None) -> None:
+    def __init__(self, engine: Target, namespaces: list[str], *, owned: set[str] | None = None) -> None:
         self.engine = engine
         self.owned = owned
         self._pending: dict[str, list[tuple[Informer, str | None, JSON]]] = {}

@@ -125,7 +125,7 @@ class Poller:
         from modelreg.controller.informer import Informer
 
         shim = SimpleNamespace(client=self.client, store=self)
-        self._informer = Informer(shim, MS_PLURAL, namespaces, self.on_source)  # type: ignore[arg-type]
+        self._informer = Informer(shim, MS_PLURAL, namespaces, self.on_source)
 
         async def list_then_watch() -> None:
             for scope in self._informer.scopes:
@@ -373,7 +373,7 @@ class Poller:
 
     async def _event(self, ns: str, name: str, body: JSON, change: ms.ConditionChange) -> None:
         event = Event(name, change.event_type, f"Metrics{change.event_reason}", change.event_message)
-        await self.engine.post_event(ns, None, event, uid=str(body["metadata"].get("uid", "")) or None)
+        await self.engine.events.post(ns, event, uid=str(body["metadata"].get("uid", "")) or None)
 
     # --- HTTP -------------------------------------------------------------------------------
 

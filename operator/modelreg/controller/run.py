@@ -125,10 +125,6 @@ async def run_operator(args: argparse.Namespace, *, stop_flag: Any = None, ready
             ),
             workers=args.workers,
         )
-        if not args.no_builtin_healer:
-            from modelreg.controller.healer import Healer
-
-            engine.healer = Healer(engine)
         memo["engine"] = engine
         elector = None
         if args.leader_elect:

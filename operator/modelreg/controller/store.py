@@ -10,14 +10,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from modelreg.core import timefmt
+from modelreg.kube.paths import RM_PLURAL, SNAP_PLURAL
 
 JSON = dict[str, Any]
-RM_PLURAL, SNAP_PLURAL, INC_PLURAL = "registeredmodels", "performancesnapshots", "incidents"
 Key = tuple[str, str]
+
+
+def utcnow() -> datetime:
+    """Now, to the millisecond (what the API server's timestamps keep)."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def rv_int(rv: object) -> int:

@@ -24,15 +24,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from modelreg.api.models import RegisteredModelSpec, StageHistoryEntry
+from modelreg.api.models import ModelCardRef, RegisteredModelSpec, RegisteredModelStatus, StageHistoryEntry, Verdict
 from modelreg.core import timefmt
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "CARD_KEY",
     "CardIncident",
     "CardInputs",
+    "CardJob",
+    "card_job",
     "card_inputs_key",
     "config_map_name",
     "format_number",
@@ -512,3 +514,100 @@ def render_model_card(inputs: CardInputs) -> str:
     text = "\n\n".join(b.rstrip("\n") if i == 0 else b for i, b in enumerate(blocks))
     text = text.rstrip("\n") + "\n"
     return _SURROGATES.sub("\ufffd", text)
+
+
+# --------------------------------------------------------------------------- the decision
+
+#: Per version uid: the fingerprint of its last card inputs and their key (hashing is the costly part).
+CardMemo = MutableMapping[str, tuple[tuple[Any, ...], str]]
+
+
+@dataclass(frozen=True)
+class CardJob:
+    """A card to render again: its inputs, their key, and the metrics ``status.modelCard`` records."""
+
+    inputs: CardInputs
+    key: str
+    metrics: Mapping[str, float]
+    metrics_at: datetime | None
+    verdict: Verdict | None
+
+    def ref(self, status: RegisteredModelStatus) -> ModelCardRef:
+        """``status.modelCard`` once the card is written."""
+        return ModelCardRef(
+            config_map=config_map_name(self.inputs.name),
+            sha256=self.key,
+            stage=status.stage,
+            health=status.health,
+            metrics=dict(self.metrics),
+            metrics_at=self.metrics_at,
+            verdict=self.verdict,
+        )
+
+
+def card_job(
+    namespace: str,
+    name: str,
+    uid: str,
+    generation: int,
+    spec: RegisteredModelSpec | None,
+    status: RegisteredModelStatus,
+    incidents: Iterable[CardIncident],
+    memo: CardMemo,
+    closing: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> CardJob | None:
+    """What to render of ``<name>-model-card`` when its inputs changed, else None.
+
+    Never a render per healthy snapshot: the metrics shown are the ones as of the last
+    stage or health change. ``closing`` (Incident → phase) shows the Incidents this pass
+    closes as they will be, closed at ``now``, so closing one costs no second render.
+    """
+    if spec is None:
+        return None
+    prev = status.model_card
+    if prev is not None and prev.stage == status.stage and prev.health == status.health:
+        shown, shown_at, verdict = prev.metrics, prev.metrics_at, prev.verdict
+    else:  # metrics as of the last stage or health change
+        last = status.last_snapshot
+        shown = dict(last.metrics) if last else {}
+        shown_at = last.at if last else None
+        verdict = last.verdict if last else None
+    cards = tuple(
+        replace(c, phase=closing[c.name], closed=now) if closing and c.name in closing else c for c in incidents
+    )
+    inputs = CardInputs(
+        name=name,
+        namespace=namespace,
+        spec=spec,
+        stage=status.stage,
+        health=status.health,
+        stage_history=tuple(status.stage_history),
+        metrics=shown,
+        metrics_at=shown_at,
+        verdict=verdict,
+        incidents=cards,
+        rolled_back_to=status.rolled_back_to,
+        production_since=status.production_since,
+        canary=canary_text(status.canary),
+    )
+    fingerprint = (
+        uid,
+        generation,
+        status.stage,
+        status.health,
+        len(status.stage_history),
+        status.rolled_back_to,
+        tuple(shown.items()),
+        tuple((c.name, c.phase, c.closed) for c in cards),
+        inputs.canary,
+    )
+    remembered = memo.get(uid)
+    if remembered is not None and remembered[0] == fingerprint:
+        key = remembered[1]
+    else:
+        key = card_inputs_key(inputs)
+        memo[uid] = (fingerprint, key)
+    if prev is not None and prev.sha256 == key:
+        return None
+    return CardJob(inputs, key, shown, shown_at, verdict)
