@@ -127,11 +127,17 @@ def test_pulled_healthy_windows_promote_then_an_error_spike_rolls_back(
         serving=serving,
     )
     rm = k.wait_stage("promo-2-0-0", "Production", TIMEOUT)
+
     # Promoted on pulled windows alone: every snapshot of the version was written by the operator.
-    snaps = k.list("performancesnapshots")
-    mine = [s for s in snaps if s["spec"]["modelRef"]["name"] == "promo-2-0-0"]
+    # The snapshots' verdicts are written after the version's status (the kill-safe order), so
+    # the second Healthy verdict may land a moment after the promotion is seen.
+    def verdicts() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        mine = [s for s in k.list("performancesnapshots") if s["spec"]["modelRef"]["name"] == "promo-2-0-0"]
+        return mine, [s for s in mine if (s.get("status") or {}).get("verdict") == "Healthy"]
+
+    wait_for(lambda: len(verdicts()[1]) >= 2, timeout=30, interval=0.2, what="the two Healthy verdicts written")
+    mine, healthy = verdicts()
     assert mine and all("source" in s["spec"] for s in mine)
-    healthy = [s for s in mine if (s.get("status") or {}).get("verdict") == "Healthy"]
     assert len(healthy) >= 2
     first = healthy[0]
     t = int(first["metadata"]["name"].rsplit("-", 1)[1])
