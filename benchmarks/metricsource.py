@@ -46,9 +46,9 @@ from typing import Any
 from kubernetes import config
 from tests.integration.prom import PrometheusServer, free_port
 
-from benchmarks.cluster import BenchCluster, apiserver_writes, open_cluster
+from benchmarks.cluster import BenchCluster, apiserver_writes, component_pids, open_cluster
 from benchmarks.kube import API_VERSION, Kube, path
-from benchmarks.opproc import OperatorProc, proc_cpu_seconds
+from benchmarks.opproc import OperatorProc, proc_cpu_seconds, proc_sched
 
 JSON = dict[str, Any]
 DELAY = 2  # evaluationDelay (s)
@@ -237,7 +237,7 @@ class Bench:
         extra: tuple[str, ...] = ()
         for ns in namespaces:
             extra += ("--namespace", ns)
-        self.op = OperatorProc(self.bc.kubeconfig, self.work / "operator.log", 8, extra=extra)
+        self.op = OperatorProc(self.bc.kubeconfig, self.work / "operator.log", self.args.workers, extra=extra)
         self.op.start()
         await self.op.wait_live()
 
@@ -331,11 +331,16 @@ class Bench:
         await self.one_burst(3 * self.args.interval + DELAY + self.n / 5)
         text0 = await asyncio.to_thread(scrape, self.op.metrics_port)
         api0 = await asyncio.to_thread(apiserver_writes, self.bc)
+        pids = component_pids(self.bc)
+        others0 = {c: proc_cpu_seconds(pid) for c, pid in pids.items()}
+        sched0 = proc_sched(self.op.pid)
         cpu0, t0 = proc_cpu_seconds(self.op.pid), time.monotonic()
         await asyncio.sleep(max(1, round(self.args.duration / self.args.interval)) * self.args.interval)
         text1 = await asyncio.to_thread(scrape, self.op.metrics_port)
         api1 = await asyncio.to_thread(apiserver_writes, self.bc)
         cpu1, t1 = proc_cpu_seconds(self.op.pid), time.monotonic()
+        sched1 = proc_sched(self.op.pid)
+        others = {c: round((proc_cpu_seconds(pid) - others0[c]) / (t1 - t0), 3) for c, pid in pids.items()}
         w0 = series(text0, "modelreg_pulled_windows_total")
         w1 = series(text1, "modelreg_pulled_windows_total")
         count = written(text1) - written(text0)
@@ -349,6 +354,9 @@ class Bench:
             expected_windows_per_s=self.n / self.args.interval,
             cpu_ms_per_window=round(1000 * (cpu1 - cpu0) / max(count, 1), 2),
             operator_cpu_share=round((cpu1 - cpu0) / (t1 - t0), 3),
+            # Runnable but waiting for a core (schedstat): > 0 when the machine is short of CPU.
+            operator_cpu_wait_share=round((sched1[1] - sched0[1]) / (t1 - t0), 3),
+            component_cpu_share=others,
             api_writes_per_window=round((api1 - api0) / max(count, 1), 2),
             api_writes_per_s=round((api1 - api0) / (t1 - t0), 1),
             query_p50_ms=round(1000 * histogram_quantile(0.5, delta), 1),
@@ -512,7 +520,13 @@ async def main(args: argparse.Namespace) -> JSON:
     rid = int(time.time())
     async with Kube(bc.kubeconfig) as kube:
         bench = Bench(args, bc, kube, work, n, f"msrc-{rid}", f"msrc-{rid}-push", f"msrc-{rid}-limit")
-        bench.result.update(versions=n, interval_s=args.interval, evaluation_delay_s=DELAY, scrape_interval_s=SCRAPE)
+        bench.result.update(
+            versions=n,
+            workers=args.workers,
+            interval_s=args.interval,
+            evaluation_delay_s=DELAY,
+            scrape_interval_s=SCRAPE,
+        )
         try:
             await bench.setup()
             await bench.phase_poll()
@@ -534,6 +548,7 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of the poll phase (whole intervals)")
     parser.add_argument("--spikes", type=int, default=20, help="versions spiked, spread over one interval")
     parser.add_argument("--pushes", type=int, default=20, help="pushed breaches per round")
+    parser.add_argument("--workers", type=int, default=8, help="the operator's --workers")
     parser.add_argument("--out", default=None, help="write the figures as JSON")
     args = parser.parse_args()
     figures = asyncio.run(main(args))
