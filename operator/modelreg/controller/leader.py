@@ -269,6 +269,7 @@ def fence(client: KubeClient, elector: LeaderElector) -> None:
     after a freeze the request may get to run before its timeout is handled."""
     original: Request = client.request
     timeout = elector.timing.write_timeout
+    client.enable_guards()
 
     async def request(method: str, path: str, **kwargs: Any) -> JSON:
         if method.upper() in READS:

@@ -157,6 +157,7 @@ class KubeClient:
         self._session: aiohttp.ClientSession | None = None
         self._session_cert: tuple[bytes | None, bytes | None] | None = None
         self._old_sessions: list[aiohttp.ClientSession] = []
+        self._guarded = False  # see enable_guards()
         self._refresh_lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> KubeClient:
@@ -219,10 +220,21 @@ class KubeClient:
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(ssl=self.credentials.ssl_context(creds), limit=32),
-                trace_configs=[_guard_trace()],
+                # aiohttp fires every trace signal of a traced session, guard or not: only when asked.
+                trace_configs=[_guard_trace()] if self._guarded else None,
             )
             self._session_cert = cert
         return self._session
+
+    def enable_guards(self) -> None:
+        """Make the ``guard`` argument of :meth:`request` take effect (the leader's fence calls
+        this). Without it a guard is never run, and requests carry no tracing cost."""
+        if self._guarded:
+            return
+        self._guarded = True
+        if self._session is not None:  # new connections from now on, with the trace
+            self._old_sessions.append(self._session)
+            self._session = None
 
     @staticmethod
     def _auth_headers(creds: Credentials, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -250,9 +262,10 @@ class KubeClient:
     ) -> JSON:
         """One request, answered as JSON (an :class:`ApiError` for a non-2xx answer).
 
-        ``guard``, if given, runs at the last moment before the request is written (its
-        connection taken, nothing awaited after it) and may raise to keep it from being sent:
-        the leader's fence (:func:`modelreg.controller.leader.fence`) re-checks its lease there.
+        ``guard``, if given (and guards enabled, :meth:`enable_guards`), runs at the last moment
+        before the request is written (its connection taken, nothing awaited after it) and may
+        raise to keep it from being sent: the leader's fence
+        (:func:`modelreg.controller.leader.fence`) re-checks its lease there.
         """
         # orjson: decoding the API server's answers was about a tenth of the operator's CPU.
         data = None if body is None else orjson.dumps(body)
