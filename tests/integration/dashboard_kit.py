@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.integration.kit import stop_process
+
 BIN = Path(sys.executable).parent
 
 
@@ -30,12 +32,7 @@ def dashboard(kubeconfig: Path, *argv: str) -> Iterator[str]:
         assert first.startswith("http://127.0.0.1:") and "/?token=" in first, (first, proc.stderr.read())  # type: ignore[union-attr]
         yield first
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 10)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -68,6 +68,18 @@ def wait_operator_live(proc: Any, liveness_port: int, timeout: float, tail: Call
     wait_http_ready(proc, f"http://127.0.0.1:{liveness_port}/healthz", timeout, tail, interval)
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, grace: float = 15.0) -> None:
+    """SIGTERM ``proc`` if it still runs; SIGKILL it after ``grace`` seconds; reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -128,13 +140,7 @@ class OperatorProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import make_wsgi_app
 
-from tests.integration.kit import wait_http_ready
+from tests.integration.kit import stop_process, wait_http_ready
 
 
 def free_port() -> int:
@@ -84,13 +84,7 @@ class PrometheusServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 10)
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -11,7 +11,6 @@ server-side dry-run apply.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ import yaml
 
 from modelreg.deploy import render
 from modelreg.devcluster.binaries import binaries
+from tests.integration.kit import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_META = yaml.safe_load((render.CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
@@ -93,11 +93,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
         print(f"[registry] {exe} ready on 127.0.0.1:{port} in {time.monotonic() - started:.1f}s", file=sys.stderr)
         yield reg
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+        stop_process(proc, 10)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from kubernetes import client
 from modelreg.healing import ClaimLost, Healing, NotHolder
 from modelreg.kube.client import KubeClient
 from tests.integration.conftest import REPO
-from tests.integration.kit import GROUP, VERSION, Cluster, free_port, wait_for, wait_operator_live
+from tests.integration.kit import GROUP, VERSION, Cluster, free_port, stop_process, wait_for, wait_operator_live
 
 EXAMPLE = REPO / "examples" / "healers" / "retrain.py"
 
@@ -208,12 +208,7 @@ class ExampleHealer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
 
 
 TEMPLATE = """\

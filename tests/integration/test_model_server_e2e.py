@@ -25,7 +25,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.kit import GROUP, VERSION, Cluster, condition, wait_for, wait_http_ready
+from tests.integration.kit import GROUP, VERSION, Cluster, condition, stop_process, wait_for, wait_http_ready
 from tests.integration.prom import PrometheusServer, free_port, prometheus_binary
 from tests.integration.test_metricsource_e2e import model_uri, serving_deployment
 
@@ -74,12 +74,7 @@ class MLServer:
         return f"http://127.0.0.1:{self.http_port}"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
 
 
 class Traffic:
