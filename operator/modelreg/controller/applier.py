@@ -348,4 +348,11 @@ class Applier:
                 fresh_body = await self.client.get(inc_path(ns, decision.name))
                 self.store.upsert_incident(fresh_body)
                 held = self.store.incidents[(ns, decision.name)]
+        else:
+            # Five writers in a row got in first. Never report the snapshot as counted when it
+            # is not: end the pass (no verdict is written, as after a kill) and let the queue
+            # run the model again with backoff; counting is idempotent.
+            raise ApiError(
+                409, "Conflict", f"incident {decision.name}: changed 5 times while counting {snapshot}; will retry"
+            )
         return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
