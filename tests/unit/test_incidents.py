@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from modelreg.api.models import PerformanceSnapshotSpec, RegisteredModelSpec
+from modelreg.api.models import IncidentStatus, PerformanceSnapshotSpec, RegisteredModelSpec
 from modelreg.controller.applier import merge_diff
 from modelreg.core import incidents as inc
 from modelreg.core.evaluation import evaluate
@@ -105,3 +105,27 @@ def test_merge_diff_nulls_removed_keys_and_replaces_lists() -> None:
     new = {"a": 1, "b": {"c": 1}, "e": [2]}
     assert merge_diff(old, new) == {"b": {"d": None}, "e": [2], "f": None}
     assert merge_diff(new, new) == {}
+
+
+def test_counting_into_an_incident_keeps_what_others_wrote() -> None:
+    """The CI failure of 2026-11-30: an Incident whose status held only a user's condition.
+
+    Counting the second snapshot rebuilt the status from scratch and the merge patch
+    replaced ``conditions`` with an empty list, dropping the user's Acknowledged.
+    """
+    user_condition = {"type": "Acknowledged", "status": "True", "reason": "OnCall", "message": "n=3"}
+    body = {
+        "metadata": {"creationTimestamp": "2026-11-30T04:00:00Z", "resourceVersion": "7"},
+        "spec": {"trigger": {"snapshot": "s0"}},
+        "status": {"conditions": [user_condition]},
+    }
+    counted = inc.count_into(body, "s1", NOW)
+    assert counted is not None
+    assert counted.occurrences == 2 and counted.snapshots == ["s0", "s1"] and counted.phase == "Open"
+    assert counted.first_seen == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+    old = IncidentStatus.model_validate(body["status"]).wire()
+    patch = merge_diff(old, counted.wire())
+    assert "conditions" not in patch, "counting must not write another writer's conditions back"
+    assert set(patch) == {"phase", "occurrences", "snapshots", "firstSeen", "lastSeen"}
+    # The trigger is counted once already; counting it again changes nothing.
+    assert inc.count_into(body, "s0", NOW) is None

@@ -27,10 +27,11 @@ from modelreg.controller.events import EventRecorder
 from modelreg.controller.serving import ModelServing, ServingResult, sync_model
 from modelreg.controller.store import JSON, LAST_APPLIED, SnapshotRec, Store, utcnow
 from modelreg.core import incidents as inc
-from modelreg.core import lifecycle, modelcard, timefmt
+from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.names import label_value
 from modelreg.core.passplan import Writes, doomed
+from modelreg.core.statuspatch import guarded_status_ops
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
 from modelreg.kube.paths import config_map_path, inc_path, rm_path, snap_path
@@ -71,11 +72,9 @@ def material(body: JSON) -> tuple[Any, ...]:
     return (meta.get("generation"), annotations, body.get("spec"), status, conditions)
 
 
-def rebase_status(new_wire: JSON, fresh_status: JSON) -> JSON:
-    """``new_wire`` with the foreign conditions as they are in ``fresh_status``."""
-    ours = [c for c in new_wire.get("conditions") or [] if c.get("type") in RM_CONDITION_TYPES]
-    foreign = [c for c in fresh_status.get("conditions") or [] if c.get("type") not in RM_CONDITION_TYPES]
-    return {**new_wire, "conditions": ours + foreign}
+def is_ours(condition: Mapping[str, Any]) -> bool:
+    """A RegisteredModel condition the engine writes (any other type is another writer's)."""
+    return condition.get("type") in RM_CONDITION_TYPES
 
 
 async def in_batches(calls: list[Awaitable[None]]) -> None:
@@ -146,18 +145,27 @@ class Applier:
         new_wire = new.wire()
         base = body
         for _attempt in range(5):
-            old_wire = base.get("status") or {}
-            diff = merge_diff(old_wire, rebase_status(new_wire, old_wire) if base is not body else new_wire)
-            if not diff:
-                return True
-            patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
             try:
-                out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
+                if base is body:
+                    diff = merge_diff(base.get("status") or {}, new_wire)
+                    if not diff:
+                        return True
+                    patch = {"metadata": {"resourceVersion": base["metadata"]["resourceVersion"]}, "status": diff}
+                    out = await self.client.merge_patch(rm_path(ns, name) + "/status", patch)
+                else:
+                    # Only another writer's conditions changed since the plan's read: a patch
+                    # that tests what it replaces cannot be starved by that writer (core/statuspatch).
+                    ops = guarded_status_ops(base, new_wire, is_ours, add_absent=True)
+                    if ops == []:
+                        return True
+                    if ops is None:
+                        return False
+                    out = await self.client.json_patch(rm_path(ns, name) + "/status", ops)
             except ApiError as err:
                 if err.not_found:
                     self.store.delete_model(ns, name)
                     return True
-                if not err.conflict:
+                if not (err.conflict or (base is not body and err.status == 422)):
                     raise
                 fresh = await self.client.get(rm_path(ns, name))
                 self.store.upsert_model(fresh)
@@ -322,29 +330,39 @@ class Applier:
         held = self.store.incidents.get((ns, decision.name))
         if held is None:
             return GONE
+        guarded = False
         for _attempt in range(5):
-            current = IncidentStatus.model_validate(held.body.get("status") or {})
-            if not current.snapshots and not current.occurrences:
-                trig = held.body["spec"]["trigger"]["snapshot"]
-                created_at = timefmt.parse_or_none(held.body["metadata"].get("creationTimestamp")) or now
-                current = inc.opened_status(trig, created_at)
-            counted = inc.counted_status(current, snapshot, now)
+            counted = inc.count_into(held.body, snapshot, now)
             if counted is None:
                 break
-            patch = {
-                "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
-                "status": counted.wire(),
-            }
             try:
-                out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
+                if not guarded:
+                    # Only the fields counting changed: another writer's conditions or claim
+                    # are never written back (the resourceVersion makes the read current).
+                    old_status = IncidentStatus.model_validate(held.body.get("status") or {}).wire()
+                    patch = {
+                        "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
+                        "status": merge_diff(old_status, counted.wire()),
+                    }
+                    out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
+                else:
+                    # After a conflict: the same count as a patch that tests the count it
+                    # replaces, so a user acknowledging the Incident over and over cannot
+                    # starve it. A first count (no count stored yet) cannot be tested.
+                    ops = guarded_status_ops(held.body, counted.wire(), lambda _c: False, add_absent=False)
+                    if not ops:
+                        guarded = False
+                        continue
+                    out = await self.client.json_patch(inc_path(ns, decision.name) + "/status", ops)
                 self.store.upsert_incident(out)
                 break
             except ApiError as err:
                 if err.not_found:
                     self.store.delete_incident(ns, decision.name)
                     return GONE
-                if not err.conflict:
+                if not (err.conflict or (guarded and err.status == 422)):
                     raise
+                guarded = True
                 fresh_body = await self.client.get(inc_path(ns, decision.name))
                 self.store.upsert_incident(fresh_body)
                 held = self.store.incidents[(ns, decision.name)]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from modelreg.api.models import MAX_LIST, IncidentAction, IncidentStatus
 from modelreg.core import timefmt
-from modelreg.core.incidents import OPEN_PHASES, opened_status
+from modelreg.core.incidents import OPEN_PHASES, with_opening
 
 ClosedPhase = Literal["Remediated", "Failed"]
 ActionResult = Literal["Succeeded", "Failed", "Skipped"]
@@ -64,23 +64,6 @@ def claimable(body: Mapping[str, Any], playbook: str, identity: str, now: dateti
     if playbook_of(body) != playbook:
         return False
     return claim_state(status_of(body), identity, now) in (ClaimState.FREE, ClaimState.EXPIRED, ClaimState.OURS)
-
-
-def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime) -> IncidentStatus:
-    """An Incident without a status has counted its trigger snapshot once (docs/incidents.md)."""
-    if status.occurrences:
-        return status
-    trigger = str(((body.get("spec") or {}).get("trigger") or {}).get("snapshot") or "")
-    created = timefmt.parse_or_none((body.get("metadata") or {}).get("creationTimestamp")) or now
-    opened = opened_status(trigger, created)
-    return status.model_copy(
-        update={
-            "occurrences": 1,
-            "snapshots": status.snapshots or opened.snapshots,
-            "first_seen": status.first_seen or opened.first_seen,
-            "last_seen": status.last_seen or opened.last_seen,
-        }
-    )
 
 
 def appended(actions: Iterable[IncidentAction], new: Iterable[IncidentAction]) -> list[IncidentAction]:

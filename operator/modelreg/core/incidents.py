@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from modelreg.api.models import (
     MAX_INCIDENT_SNAPSHOTS,
@@ -23,6 +24,7 @@ from modelreg.api.models import (
     Stage,
     Trigger,
 )
+from modelreg.core import timefmt
 from modelreg.core.evaluation import Evaluation
 from modelreg.core.names import label_value
 from modelreg.core.severity import severity, summary
@@ -142,6 +144,33 @@ def decide(
 
 def opened_status(snapshot_name: str, now: datetime) -> IncidentStatus:
     return IncidentStatus(phase="Open", occurrences=1, snapshots=[snapshot_name], first_seen=now, last_seen=now)
+
+
+def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime) -> IncidentStatus:
+    """An Incident without a status has counted its trigger snapshot once (docs/incidents.md).
+
+    Everything else in ``status`` (a user's conditions, a healer's claim) is kept.
+    """
+    if status.occurrences:
+        return status
+    trigger = str(((body.get("spec") or {}).get("trigger") or {}).get("snapshot") or "")
+    created = timefmt.parse_or_none((body.get("metadata") or {}).get("creationTimestamp")) or now
+    opened = opened_status(trigger, created)
+    return status.model_copy(
+        update={
+            "occurrences": 1,
+            "snapshots": status.snapshots or opened.snapshots,
+            "first_seen": status.first_seen or opened.first_seen,
+            "last_seen": status.last_seen or opened.last_seen,
+            "phase": status.phase or "Open",
+        }
+    )
+
+
+def count_into(body: Mapping[str, Any], snapshot_name: str, now: datetime) -> IncidentStatus | None:
+    """The status of the Incident ``body`` after counting ``snapshot_name``; None when already counted."""
+    status = IncidentStatus.model_validate(body.get("status") or {})
+    return counted_status(with_opening(status, body, now), snapshot_name, now)
 
 
 def counted_status(status: IncidentStatus, snapshot_name: str, now: datetime) -> IncidentStatus | None:
