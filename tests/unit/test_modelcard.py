@@ -501,6 +501,13 @@ def test_fraud_description_appears_verbatim() -> None:
     assert text.encode("utf-8").decode("utf-8") == text
 
 
+@pytest.mark.parametrize("description", ["", "  ", "\x85", "\n\t\u2028"])
+def test_a_blank_description_is_not_provided(description: str) -> None:
+    """Found by the property test in CI (2026-11-30): U+0085 alone is blank (str.isspace)."""
+    text = render_model_card(full_inputs(minimal_spec(description=description)))
+    assert text.split("## Model details")[0].rstrip().endswith("Not provided.")
+
+
 def test_multiline_description_is_verbatim() -> None:
     description = "Line one | with a pipe\n\n- a list\n\n```\ncode | block\n```\n\tTabbed"
     text = render_model_card(full_inputs(minimal_spec(description=description)))
@@ -803,8 +810,10 @@ def test_never_raises_and_keeps_invariants(inputs: CardInputs) -> None:
     assert text.endswith("\n") and not text.endswith("\n\n")
     assert text.encode("utf-8").decode("utf-8") == text
     spec = inputs.spec
-    if spec.description is not None:
-        assert spec.description in text
+    if spec.description is not None and spec.description.strip():
+        assert spec.description in text  # a blank one (U+0085 alone is blank too) is "Not provided"
+    elif spec.description is not None:
+        assert "Not provided" in text
     # The fixed headings appear, in order, after the description.
     position = text.index(f"\n# {spec.model_name} {spec.version}\n")
     for heading in SECTIONS:
