@@ -26,7 +26,7 @@ from kubernetes import client
 from modelreg import GROUP, VERSION
 from modelreg.api.models import RegisteredModelStatus
 from modelreg.controller.engine import Engine, Settings
-from modelreg.core.incidents import CountIncident
+from modelreg.core.passplan import WriteIncident
 from modelreg.core.policy import Defaults
 from modelreg.core.statuspatch import guarded_status_ops
 from modelreg.kube.client import ApiError, KubeClient
@@ -189,7 +189,7 @@ def test_a_user_acknowledging_before_every_write_does_not_starve_the_count(
             body = k.get("incidents", "ic-inc")
             body.update(apiVersion=f"{GROUP}/{VERSION}", kind="Incident")
             engine.store.upsert_incident(body)
-            await engine.applier.write_incident(ns, "ic-1", "uid", CountIncident("ic-inc"), "s1", now)
+            assert await engine.applier.write_incident(ns, WriteIncident("ic-1", "uid", "ic-inc", None, ("s1",)), now)
             merge_patch = kc.merge_patch
             tries: list[str] = []
 
@@ -201,7 +201,8 @@ def test_a_user_acknowledging_before_every_write_does_not_starve_the_count(
             monkeypatch.setattr(kc, "merge_patch", contended)
             # The store's copy is older than the user's next write: every checked write conflicts.
             for snap in ("s2", "s3", "s2"):
-                await engine.applier.write_incident(ns, "ic-1", "uid", CountIncident("ic-inc"), snap, now)
+                count = WriteIncident("ic-1", "uid", "ic-inc", None, (snap,))
+                assert await engine.applier.write_incident(ns, count, now)
             assert len(tries) == 2, "one resourceVersion-checked try per new count, then the guarded patch"
 
     asyncio.run(scenario())

@@ -119,7 +119,7 @@ def test_counting_into_an_incident_keeps_what_others_wrote() -> None:
         "spec": {"trigger": {"snapshot": "s0"}},
         "status": {"conditions": [user_condition]},
     }
-    counted = inc.count_into(body, "s1", NOW)
+    counted = inc.count_into(body, ["s1"], NOW)
     assert counted is not None
     assert counted.occurrences == 2 and counted.snapshots == ["s0", "s1"] and counted.phase == "Open"
     assert counted.first_seen == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
@@ -128,4 +128,10 @@ def test_counting_into_an_incident_keeps_what_others_wrote() -> None:
     assert "conditions" not in patch, "counting must not write another writer's conditions back"
     assert set(patch) == {"phase", "occurrences", "snapshots", "firstSeen", "lastSeen"}
     # The trigger is counted once already; counting it again changes nothing.
-    assert inc.count_into(body, "s0", NOW) is None
+    assert inc.count_into(body, ["s0"], NOW) is None
+
+
+def test_counting_several_snapshots_at_once_counts_each_new_one_in_order() -> None:
+    body = {"metadata": {"creationTimestamp": "2026-11-30T04:00:00Z"}, "spec": {"trigger": {"snapshot": "s0"}}}
+    counted = inc.count_into(body, ["s1", "s0", "s2", "s1"], NOW)
+    assert counted is not None and counted.occurrences == 3 and counted.snapshots == ["s0", "s1", "s2"]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelreg.api.models import IncidentRef, RegisteredModelStatus
+from modelreg.api.models import IncidentRef, IncidentSpec, RegisteredModelStatus
+from modelreg.core.incidents import CountIncident, CreateIncident
 from modelreg.core.lifecycle import Event
 from modelreg.core.passplan import (
     CloseIncident,
+    Opening,
     PatchSnapshotStatus,
     PatchVersionStatus,
     PostEvent,
+    TakeClaim,
     WakeUp,
+    WriteIncident,
     doomed,
     plan_writes,
+    with_incident,
 )
 from modelreg.core.remediation import Remediation
 
@@ -85,3 +90,48 @@ def test_retention_keeps_the_newest_and_what_an_open_incident_cites() -> None:
     assert doomed(names, set(), 5) == []
     assert doomed(names, set(), 3) == ["s1", "s2"]
     assert doomed(names, {"s1"}, 3) == ["s2", "s3"]
+
+
+def created(name: str, trigger: str) -> CreateIncident:
+    spec = IncidentSpec.model_validate(
+        {
+            "severity": "high",
+            "summary": "m 2.0.0: errorRate 0.3 > 0.05",
+            "modelRef": {"name": "m-v2", "modelName": "m", "version": "2.0.0"},
+            "stage": "Production",
+            "trigger": {"snapshot": trigger},
+            "playbook": "model_rollback",
+            "dedupKey": f"ns/m/2.0.0/{name}",
+        }
+    )
+    return CreateIncident(name=name, labels={}, spec=spec)
+
+
+def test_a_burst_of_breaches_is_one_incident_write_however_many_it_counts() -> None:
+    """A pass that opens an Incident and counts three more snapshots into it writes it once
+    (a create, then one status write of its count), not once per snapshot."""
+    planned: tuple[WriteIncident, ...] = ()
+    planned = with_incident(planned, "m-v2", "uid-2", created("inc-2", "s1"), "s1")
+    for snap in ("s2", "s3", "s2", "s4"):  # s2 redelivered: counted once
+        planned = with_incident(planned, "m-v2", "uid-2", CountIncident("inc-2"), snap)
+    planned = with_incident(planned, "m-v2", "uid-2", CountIncident("inc-2"), "s1")  # its own trigger
+    assert len(planned) == 1
+    assert planned[0].create is not None and planned[0].snapshots == ("s2", "s3", "s4")
+
+
+def test_counts_into_an_incident_opened_earlier_are_one_write_of_their_own() -> None:
+    planned = with_incident((), "m-v2", "uid-2", CountIncident("inc-old"), "s7")
+    planned = with_incident(planned, "m-v3", "uid-3", created("inc-3", "t1"), "t1")
+    planned = with_incident(planned, "m-v2", "uid-2", CountIncident("inc-old"), "s8")
+    assert [(w.name, w.create is None, w.snapshots) for w in planned] == [
+        ("inc-old", True, ("s7", "s8")),
+        ("inc-3", False, ()),
+    ]
+
+
+def test_the_opening_writes_incidents_before_the_healer_claims_them() -> None:
+    opening = Opening(
+        incidents=with_incident((), "m-v2", "uid-2", created("inc-2", "s1"), "s1"),
+        claims=(TakeClaim("inc-2", "m-v2"),),
+    )
+    assert [type(step).__name__ for step in opening.steps()] == ["WriteIncident", "TakeClaim"]

@@ -1,7 +1,8 @@
 """The applier: executes a pass's :class:`~modelreg.core.passplan.Writes` and reports what happened.
 
-It decides nothing. :meth:`Applier.write_incident` opens or counts an Incident
-as the engine decides per snapshot (Incidents are written first);
+It decides nothing. :meth:`Applier.write_incidents` opens the Incidents of a
+pass's :class:`~modelreg.core.passplan.Opening` and counts snapshots into them
+(Incidents are written first, one write per Incident);
 :meth:`Applier.sync_serving` and :meth:`Applier.apply_cards` apply the serving
 workloads and the model cards and report their outcome. Version
 statuses are written resourceVersion-checked in the plan's order; a conflict
@@ -21,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from modelreg import API_VERSION, metrics
-from modelreg.api.models import IncidentRef, IncidentStatus, ModelCardRef, RegisteredModelStatus
+from modelreg.api.models import IncidentStatus, ModelCardRef, RegisteredModelStatus
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.serving import ModelServing, ServingResult, sync_model
@@ -30,7 +31,7 @@ from modelreg.core import incidents as inc
 from modelreg.core import lifecycle, modelcard
 from modelreg.core.conditions import RM_CONDITION_TYPES, set_condition
 from modelreg.core.names import label_value
-from modelreg.core.passplan import Writes, doomed
+from modelreg.core.passplan import WriteIncident, Writes, doomed
 from modelreg.core.statuspatch import guarded_status_ops
 from modelreg.healing import Claim
 from modelreg.kube.client import ApiError, KubeClient
@@ -81,13 +82,6 @@ async def in_batches(calls: list[Awaitable[None]]) -> None:
     """Await ``calls`` in order, WRITES_IN_FLIGHT at a time."""
     for i in range(0, len(calls), WRITES_IN_FLIGHT):
         await asyncio.gather(*calls[i : i + WRITES_IN_FLIGHT])
-
-
-class _Gone:
-    """The Incident a snapshot was to be counted into no longer exists."""
-
-
-GONE = _Gone()
 
 
 @dataclass
@@ -290,51 +284,57 @@ class Applier:
         # flood of snapshots for one version (the history grew without bound).
         await in_batches([drop(by_name[n]) for n in doomed([s.name for s in evaluated], cited, limit)])
 
-    async def write_incident(
-        self,
-        ns: str,
-        version: str,
-        version_uid: str,
-        decision: inc.CreateIncident | inc.CountIncident,
-        snapshot: str,
-        now: datetime,
-    ) -> IncidentRef | None | _Gone:
-        """Open the Incident (owned by the version) or count ``snapshot`` into it; a create that
-        finds it existing (a redelivery after a kill) counts instead. GONE: it no longer exists."""
-        if isinstance(decision, inc.CreateIncident):
+    async def write_incidents(self, ns: str, planned: Sequence[WriteIncident], now: datetime) -> bool:
+        """Step 0 of a pass: each planned Incident created or counted into, in order.
+
+        False when one is found gone (its episode ended while the pass was decided):
+        nothing after it is written, and the queue runs the model again.
+        """
+        for write in planned:
+            if not await self.write_incident(ns, write, now):
+                return False
+        return True
+
+    async def write_incident(self, ns: str, write: WriteIncident, now: datetime) -> bool:
+        """Open the Incident (owned by the version) and/or count snapshots into it; a create
+        that finds it existing (a redelivery after a kill) counts its trigger too.
+        False: it no longer exists."""
+        counts = write.snapshots
+        if write.create is not None:
             body: JSON = {
                 "apiVersion": API_VERSION,
                 "kind": "Incident",
                 "metadata": {
-                    "name": decision.name,
+                    "name": write.name,
                     "namespace": ns,
-                    "labels": decision.labels,
+                    "labels": write.create.labels,
                     "ownerReferences": [
                         {
                             "apiVersion": API_VERSION,
                             "kind": "RegisteredModel",
-                            "name": version,
-                            "uid": version_uid,
+                            "name": write.version,
+                            "uid": write.version_uid,
                         }
                     ],
                 },
-                "spec": decision.spec.wire(),
+                "spec": write.create.spec.wire(),
             }
             created, fresh = await self.client.create(inc_path(ns), body)
             self.store.upsert_incident(created)
             if fresh:
-                metrics.incidents_opened.labels(decision.spec.severity).inc()
-                return IncidentRef(name=decision.name, severity=decision.spec.severity)
-            # It existed (a redelivery after a kill): count the snapshot into it instead.
-            decision = inc.CountIncident(decision.name)
-        held = self.store.incidents.get((ns, decision.name))
+                metrics.incidents_opened.labels(write.create.spec.severity).inc()
+            else:
+                counts = (write.create.spec.trigger.snapshot, *counts)
+            if not counts:
+                return True
+        held = self.store.incidents.get((ns, write.name))
         if held is None:
-            return GONE
+            return False
         guarded = False
         for _attempt in range(5):
-            counted = inc.count_into(held.body, snapshot, now)
+            counted = inc.count_into(held.body, counts, now)
             if counted is None:
-                break
+                return True
             try:
                 if not guarded:
                     # Only the fields counting changed: another writer's conditions or claim
@@ -344,7 +344,7 @@ class Applier:
                         "metadata": {"resourceVersion": held.body["metadata"]["resourceVersion"]},
                         "status": merge_diff(old_status, counted.wire()),
                     }
-                    out = await self.client.merge_patch(inc_path(ns, decision.name) + "/status", patch)
+                    out = await self.client.merge_patch(inc_path(ns, write.name) + "/status", patch)
                 else:
                     # After a conflict: the same count as a patch that tests the count it
                     # replaces, so a user acknowledging the Incident over and over cannot
@@ -353,24 +353,22 @@ class Applier:
                     if not ops:
                         guarded = False
                         continue
-                    out = await self.client.json_patch(inc_path(ns, decision.name) + "/status", ops)
+                    out = await self.client.json_patch(inc_path(ns, write.name) + "/status", ops)
                 self.store.upsert_incident(out)
-                break
+                return True
             except ApiError as err:
                 if err.not_found:
-                    self.store.delete_incident(ns, decision.name)
-                    return GONE
+                    self.store.delete_incident(ns, write.name)
+                    return False
                 if not (err.conflict or (guarded and err.status == 422)):
                     raise
                 guarded = True
-                fresh_body = await self.client.get(inc_path(ns, decision.name))
+                fresh_body = await self.client.get(inc_path(ns, write.name))
                 self.store.upsert_incident(fresh_body)
-                held = self.store.incidents[(ns, decision.name)]
-        else:
-            # Five writers in a row got in first. Never report the snapshot as counted when it
-            # is not: end the pass (no verdict is written, as after a kill) and let the queue
-            # run the model again with backoff; counting is idempotent.
-            raise ApiError(
-                409, "Conflict", f"incident {decision.name}: changed 5 times while counting {snapshot}; will retry"
-            )
-        return IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
+                held = self.store.incidents[(ns, write.name)]
+        # Five writers in a row got in first. Never report the snapshots as counted when they
+        # are not: end the pass (no verdict is written, as after a kill) and let the queue
+        # run the model again with backoff; counting is idempotent.
+        raise ApiError(
+            409, "Conflict", f"incident {write.name}: changed 5 times while counting {list(counts)}; will retry"
+        )

@@ -5,12 +5,16 @@ work queue, so they are serialized. One run:
 
 1. evaluates the model's unevaluated snapshots in window order
    (:func:`modelreg.core.evaluation.evaluate`), folds each into its version
-   (:func:`modelreg.core.lifecycle.apply_snapshot`) and opens or counts the
-   episode's Incident (:func:`modelreg.core.incidents.decide`);
-   (written at once through the applier, so Incidents come first);
-2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`),
-   the healer's and the manual rollbacks (:mod:`modelreg.core.remediation`), serving and cards;
-3. turns the outcome into a :class:`~modelreg.core.passplan.Writes` plan
+   (:func:`modelreg.core.lifecycle.apply_snapshot`) and decides to open or count
+   the episode's Incident (:func:`modelreg.core.incidents.decide`), one planned
+   write per Incident (:func:`modelreg.core.passplan.with_incident`);
+2. decides every version's stage and status (:func:`modelreg.core.lifecycle.reconcile`)
+   and the healer's and the manual rollbacks (:mod:`modelreg.core.remediation`),
+   all without I/O;
+3. applies the :class:`~modelreg.core.passplan.Opening`: the Incidents first, then
+   the healer's claims (an Incident found gone or a claim lost ends the pass and
+   the model runs again); then serving and cards;
+4. turns the outcome into a :class:`~modelreg.core.passplan.Writes` plan
    (:func:`~modelreg.core.passplan.plan_writes`) that :mod:`modelreg.controller.applier`
    executes: version statuses (resourceVersion-checked), Incident closes, snapshot
    statuses, Events; then retention and the next time-based look.
@@ -45,12 +49,13 @@ from modelreg.api.models import (
     RegisteredModelSpec,
     RegisteredModelStatus,
 )
-from modelreg.controller.applier import GONE, Applied, Applier, material
+from modelreg.controller.applier import Applied, Applier, material
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.events import EventRecorder
 from modelreg.controller.healer import Healer
 from modelreg.controller.store import (
     JSON,
+    IncidentRec,
     SnapshotRec,
     Store,
     utcnow,
@@ -60,7 +65,7 @@ from modelreg.core import incidents as inc
 from modelreg.core.durations import parse_duration
 from modelreg.core.evaluation import Evaluation, evaluate
 from modelreg.core.lifecycle import later
-from modelreg.core.passplan import Writes, plan_writes
+from modelreg.core.passplan import Opening, TakeClaim, WriteIncident, Writes, plan_writes, with_incident
 from modelreg.core.policy import Defaults, effective_policy
 from modelreg.core.remediation import Remediation, manual_remediation, rollback_events, served
 from modelreg.healing import Claim
@@ -173,6 +178,16 @@ def version_view(body: JSON, defaults: Defaults | None = None) -> lifecycle.Vers
     )
 
 
+def planned_incident(ns: str, decision: inc.CreateIncident, now: datetime) -> JSON:
+    """The Incident ``decision`` creates, as the pass decides with it before it is written."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Incident",
+        "metadata": {"name": decision.name, "namespace": ns, "creationTimestamp": timefmt.rfc3339(now)},
+        "spec": decision.spec.wire(),
+    }
+
+
 @dataclass
 class _Pass:
     """What one pass over a model has read and decided so far."""
@@ -190,6 +205,16 @@ class _Pass:
     remediations: list[Remediation] = field(default_factory=list)
     #: Incident → the built-in healer's claim on it.
     held: dict[str, Claim] = field(default_factory=dict)
+    #: Rollbacks decided (for the rollback metrics, counted once the claims are taken).
+    outcomes: list[lifecycle.RollbackOutcome] = field(default_factory=list)
+    #: The Incidents this pass opens or counts into (written first, :class:`Opening`).
+    incident_writes: tuple[WriteIncident, ...] = ()
+    #: Version → its episode's Incident as it will be once they are written.
+    episodes: dict[str, inc.EpisodeIncident] = field(default_factory=dict)
+    #: Incident → severity, for the versions' ``status.incident``.
+    severities: dict[str, str] = field(default_factory=dict)
+    #: Version → the Incident this pass opens for it, as it will be once created.
+    planned_open: dict[str, IncidentRec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -395,13 +420,12 @@ class Engine:
         now = utcnow()
         views = {b["metadata"]["name"]: version_view(b, self.defaults) for b in bodies}
         p = _Pass(ns, model_name, bodies, views, {name: v.status for name, v in views.items()}, now)
-        if not await self._evaluate_snapshots(p):
-            self.queue.schedule(("model", ns, model_name))
-            return  # an Incident was found gone: the rerun opens the episode's new one
+        self._evaluate_snapshots(p)
         self._refer_open_incidents(p)
         plan = self._decide_lifecycle(p)
-        if not await self._remediate(p, plan):
-            return  # a claim was lost or the model moved while the healer read it: it runs again
+        opening = Opening(p.incident_writes, self._decide_remediation(p, plan))
+        if not await self._open(p, opening):
+            return  # an Incident found gone, a claim lost, the model moved: it runs again
         await self._serve_and_render(p, plan)
         writes = plan_writes(
             plan.statuses,
@@ -423,9 +447,10 @@ class Engine:
         if writes.wake_up is not None:
             self.queue.call_at(writes.wake_up.at, ("model", ns, model_name))
 
-    async def _evaluate_snapshots(self, p: _Pass) -> bool:
+    def _evaluate_snapshots(self, p: _Pass) -> None:
         """1. Each version's unevaluated snapshots in window order: evaluate, fold into the
-        version, and open or count the episode's Incident (written at once: Incidents first)."""
+        version, and decide to open or count the episode's Incident (no I/O: the Incident
+        writes are planned in ``p.incident_writes`` and applied first, before anything else)."""
         for name in sorted(p.views):
             view = p.views[name]
             pending = [s for s in self.store.snapshots_of(p.ns, name) if not s.evaluated]
@@ -440,15 +465,10 @@ class Engine:
                 continue  # evaluated once the spec is fixed
             policy = view.policy or effective_policy(view.spec, self.defaults)
             for rec in pending:
-                if not await self._evaluate_one(p, name, view, policy, rec):
-                    return False
-        return True
+                self._evaluate_one(p, name, view, policy, rec)
 
-    async def _evaluate_one(
-        self, p: _Pass, name: str, view: lifecycle.VersionView, policy: Any, rec: SnapshotRec
-    ) -> bool:
-        """Evaluate ``rec`` into its version and open or count its Incident; False when the
-        Incident to count it into is found gone (its episode ended: the pass stops there)."""
+    def _evaluate_one(self, p: _Pass, name: str, view: lifecycle.VersionView, policy: Any, rec: SnapshotRec) -> None:
+        """Evaluate ``rec`` into its version and plan the open or the count of its Incident."""
         evaluation = self._evaluate(rec, policy)
         effect = lifecycle.apply_snapshot(
             replace(view, status=p.statuses[name]), p.statuses[name], policy, evaluation, rec.name, rec.at, p.now
@@ -459,9 +479,10 @@ class Engine:
         for b in evaluation.breaches:
             metrics.breaches.labels(b.criterion).inc()
         if not effect.counted:
-            return True
+            return
         restore = lifecycle.restore_target(p.statuses, exclude=name)
         restore_spec = p.views[restore].spec if restore else None
+        episode = p.episodes.get(name) or self._episode(p.ns, name, p.statuses[name])
         decision = inc.decide(
             namespace=p.ns,
             registered_model=name,
@@ -473,17 +494,16 @@ class Engine:
             canary=effect.canary_incident,
             snapshot_name=rec.name,
             snapshot_uid=rec.uid,
-            episode=self._episode(p.ns, name, p.statuses[name]),
+            episode=episode,
             restore_version=restore_spec.version if restore_spec is not None else None,
         )
         if decision is None:
-            return True
-        ref = await self.applier.write_incident(p.ns, view.name, view.uid, decision, rec.name, p.now)
-        if ref is GONE:
-            return False
-        if ref is not None:
-            p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
+            return
+        p.incident_writes = with_incident(p.incident_writes, view.name, view.uid, decision, rec.name)
         if isinstance(decision, inc.CreateIncident):
+            p.planned_open[name] = IncidentRec(planned_incident(p.ns, decision, p.now))
+            p.severities[decision.name] = decision.spec.severity
+            p.episodes[name] = inc.EpisodeIncident(name=decision.name, phase="Open", snapshots=(rec.name,))
             p.opened.append(rec)
             p.events.append(
                 lifecycle.Event(
@@ -493,12 +513,26 @@ class Engine:
                     f"incident {decision.name} ({decision.spec.severity}): {decision.spec.summary}",
                 )
             )
-        return True
+        elif episode is not None:
+            p.episodes[name] = replace(episode, snapshots=(*episode.snapshots, rec.name))
+        severity = p.severities.get(decision.name) or self._severity(p.ns, decision.name)
+        if severity is not None:
+            ref = IncidentRef(name=decision.name, severity=severity)  # type: ignore[arg-type]
+            p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
+
+    def _severity(self, ns: str, incident: str) -> str | None:
+        """The severity of a stored Incident."""
+        held = self.store.incidents.get((ns, incident))
+        return str(held.body["spec"]["severity"]) if held is not None else None
+
+    def _open_incident(self, p: _Pass, name: str) -> IncidentRec | None:
+        """The open Incident of version ``name``: one this pass opens, else the stored one."""
+        return p.planned_open.get(name) or self.store.open_incident(p.ns, name)
 
     def _refer_open_incidents(self, p: _Pass) -> None:
         """2. The open Incident each version points at (closed ones are let go)."""
         for name in p.views:
-            p.statuses[name] = self._with_incident_ref(p.ns, name, p.statuses[name])
+            p.statuses[name] = self._with_incident_ref(p, name, p.statuses[name])
 
     def _decide_lifecycle(self, p: _Pass) -> lifecycle.ModelPlan:
         """3. Stages, gates, conditions and health of the whole model."""
@@ -506,23 +540,26 @@ class Engine:
         p.events.extend(plan.events)
         return plan
 
-    async def _remediate(self, p: _Pass, plan: lifecycle.ModelPlan) -> bool:
-        """The healer's claimed rollbacks and the manual ones (same serialization); False when
-        a claim was lost or the model moved while the healer read it."""
+    def _decide_remediation(self, p: _Pass, plan: lifecycle.ModelPlan) -> tuple[TakeClaim, ...]:
+        """The healer's rollbacks (each to be claimed first) and the manual ones (same
+        serialization), folded into ``plan``; the claims the healer must take come back."""
+        steps: tuple[TakeClaim, ...] = ()
         if self.healer is not None:
-            seen = {b["metadata"]["name"]: material(b) for b in p.bodies}
-            claimed = await self.healer.claim_and_roll_back(p.ns, p.model_name, p.views, plan.statuses, p.now, seen)
-            if claimed is None:
-                return False
-            p.remediations = [c.remediation for c in claimed]
-            p.held = {c.remediation.incident: c.claim for c in claimed}
+            planned = self.healer.plan(
+                p.ns, p.model_name, p.views, plan.statuses, p.now, lambda name: self._open_incident(p, name)
+            )
+            p.remediations = [x.remediation for x in planned]
+            p.outcomes = [x.outcome for x in planned if x.outcome is not None]
+            steps = tuple(TakeClaim(x.remediation.incident, x.remediation.version) for x in planned)
         for outcome in plan.rollbacks:
-            metrics.rollbacks.labels(p.ns, p.model_name, outcome.reason).inc()
-            manual = self._manual_remediation(p.ns, outcome, p.remediations, p.now)
+            p.outcomes.append(outcome)
+            manual = self._manual_remediation(
+                self._open_incident(p, outcome.rolled_back), outcome, p.remediations, p.now
+            )
             if manual is not None:
                 p.remediations.append(manual)
         if not p.remediations:
-            return True
+            return steps
         p.events.extend(rollback_events(p.remediations))
         # Re-derive conditions and health after the rollbacks.
         replan = lifecycle.reconcile(
@@ -531,6 +568,23 @@ class Engine:
         plan.statuses, plan.production = replan.statuses, replan.production
         if replan.requeue_at is not None:
             plan.requeue_at = min(filter(None, [plan.requeue_at, replan.requeue_at]))
+        return steps
+
+    async def _open(self, p: _Pass, opening: Opening) -> bool:
+        """The pass's first writes: its Incidents, then the healer's claims on those it will
+        remediate, before anything that records them. False when an Incident was found gone,
+        a claim was lost or the model moved while the healer read it (the model runs again)."""
+        if not await self.applier.write_incidents(p.ns, opening.incidents, p.now):
+            self.queue.schedule(("model", p.ns, p.model_name))
+            return False  # its episode ended meanwhile: the rerun opens the episode's new one
+        if opening.claims and self.healer is not None:
+            seen = {b["metadata"]["name"]: material(b) for b in p.bodies}
+            held = await self.healer.take(p.ns, p.model_name, opening.claims, p.now, seen)
+            if held is None:
+                return False
+            p.held = held
+        for outcome in p.outcomes:
+            metrics.rollbacks.labels(p.ns, p.model_name, outcome.reason).inc()
         return True
 
     async def _serve_and_render(self, p: _Pass, plan: lifecycle.ModelPlan) -> None:
@@ -634,11 +688,11 @@ class Engine:
             for r in self.store.incidents_of(ns, name)
         ]
 
+    @staticmethod
     def _manual_remediation(
-        self, ns: str, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
+        rec: IncidentRec | None, outcome: lifecycle.RollbackOutcome, taken: list[Remediation], now: datetime
     ) -> Remediation | None:
-        """A manual rollback (annotation) closes the version's open Incident too."""
-        rec = self.store.open_incident(ns, outcome.rolled_back)
+        """A manual rollback (annotation) closes the version's open Incident (``rec``) too."""
         if rec is None or any(r.incident == rec.name for r in taken):
             return None
         return manual_remediation(
@@ -696,12 +750,12 @@ class Engine:
             return None
         return inc.EpisodeIncident(name=rec.name, phase=rec.phase, snapshots=rec.snapshots)
 
-    def _with_incident_ref(self, ns: str, name: str, status: RegisteredModelStatus) -> RegisteredModelStatus:
-        rec = self.store.open_incident(ns, name)
+    def _with_incident_ref(self, p: _Pass, name: str, status: RegisteredModelStatus) -> RegisteredModelStatus:
+        rec = self._open_incident(p, name)
         if rec is not None:
             ref: IncidentRef | None = IncidentRef(name=rec.name, severity=rec.body["spec"]["severity"])
         elif status.incident is not None and status.consecutive_breaches > 0:
-            held = self.store.incidents.get((ns, status.incident.name))
+            held = self.store.incidents.get((p.ns, status.incident.name))
             ref = status.incident if held is not None and held.phase == "Failed" else None
         else:
             ref = None

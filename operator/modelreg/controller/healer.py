@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from modelreg import metrics
 from modelreg.api.models import RegisteredModelStatus
 from modelreg.controller.closing import IncidentCloser
 from modelreg.controller.store import IncidentRec, Store
 from modelreg.core import claims, lifecycle, timefmt
+from modelreg.core.passplan import TakeClaim
 from modelreg.core.policy import Defaults, effective_policy
 from modelreg.core.remediation import PLAYBOOK, Remediation, healer_remediation
 from modelreg.healing import Claim
@@ -48,12 +48,13 @@ class Scheduler(Protocol):
     def call_at(self, when: datetime, key: Hashable) -> None: ...
 
 
-@dataclass
-class Claimed:
-    """A remediation the built-in healer decided, with the claim it holds on the Incident."""
+@dataclass(frozen=True)
+class Planned:
+    """A remediation the built-in healer decided; it acts once the claim is taken."""
 
     remediation: Remediation
-    claim: Claim
+    #: The rollback made, when one was (for the rollback metrics).
+    outcome: lifecycle.RollbackOutcome | None
 
 
 class Healer:
@@ -73,35 +74,51 @@ class Healer:
         policy = effective_policy(view.spec, self.defaults)
         return policy.rollback_policy.mode == "Automatic"
 
-    async def claim_and_roll_back(
+    def plan(
         self,
         ns: str,
         model_name: str,
         views: dict[str, lifecycle.VersionView],
         statuses: dict[str, RegisteredModelStatus],
         now: datetime,
-        seen: dict[str, Any] | None = None,
-    ) -> list[Claimed] | None:
-        """Claim each actionable open Incident of the model and roll back in ``statuses``.
-
-        Returns None when a claim was lost to another healer, or when the model changed under
-        us since this reconcile read it (``seen``: name → :func:`~modelreg.controller.applier.material`;
-        the claim stays ours): the pass stops there and the model is run again (already scheduled).
-        """
-        out: list[Claimed] = []
+        open_incident: Callable[[str], IncidentRec | None],
+    ) -> list[Planned]:
+        """The remediation of each actionable open Incident of the model, rolled back in
+        ``statuses`` (no I/O): the claims are taken afterwards (:meth:`take`), before
+        anything of the rollback is written. ``open_incident``: a version's open Incident,
+        one the pass is about to open included."""
+        out: list[Planned] = []
         versions = {n: v.spec.version for n, v in views.items() if v.spec is not None}
         for name, view in sorted(views.items()):
-            rec = self.store.open_incident(ns, name)
+            rec = open_incident(name)
             if rec is None or not self._actionable(rec, view):
                 continue
-            status = claims.status_of(rec.body)
             if self.healing.state(rec.body, now) is claims.ClaimState.HELD:
+                status = claims.status_of(rec.body)
                 expires = status.claim_expires_at
                 assert expires is not None
                 log.info("incident %s/%s is claimed by %s until %s", ns, rec.name, status.claimed_by, expires)
                 # Another healer holds it; look again when its claim expires.
                 self.queue.call_at(expires + timedelta(milliseconds=200), ("model", ns, model_name))
                 continue
+            opened_at = timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp"))
+            remediation, outcome = healer_remediation(rec.name, name, statuses, versions, now, opened_at)
+            out.append(Planned(remediation, outcome))
+        return out
+
+    async def take(
+        self, ns: str, model_name: str, steps: Sequence[TakeClaim], now: datetime, seen: dict[str, Any] | None = None
+    ) -> dict[str, Claim] | None:
+        """Take the planned claims: Incident name → claim held; None when one was lost to
+        another healer or the model changed under us since the pass read it (``seen``: name →
+        :func:`~modelreg.controller.applier.material`; the claim stays ours). The pass stops
+        there and the model is run again (already scheduled)."""
+        held: dict[str, Claim] = {}
+        for step in steps:
+            rec = self.store.incidents.get((ns, step.incident))
+            if rec is None:
+                self.queue.schedule(("model", ns, model_name))
+                return None
             # The claim and the re-read of the model are independent requests: one round
             # trip for both on the remediation path. A change after the re-read still
             # fails the resourceVersion-checked version writes that follow.
@@ -111,17 +128,13 @@ class Healer:
             else:
                 claim, moved = await asyncio.gather(claiming, self.reread(ns, model_name, seen))
             if claim is None:
-                log.info("claim of incident %s/%s lost a race; looking again", ns, rec.name)
+                log.info("claim of incident %s/%s lost a race; looking again", ns, step.incident)
                 self.queue.schedule(("model", ns, model_name))
                 return None
             if moved:
-                log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, rec.name, model_name)
+                log.info("claimed incident %s/%s but %s moved meanwhile; starting over", ns, step.incident, model_name)
                 self.queue.schedule(("model", ns, model_name))
                 return None
-            log.info("claimed incident %s/%s (playbook %s)", ns, rec.name, PLAYBOOK)
-            opened_at = timefmt.parse_or_none(rec.body["metadata"].get("creationTimestamp"))
-            remediation, outcome = healer_remediation(rec.name, name, statuses, versions, now, opened_at)
-            if outcome is not None:
-                metrics.rollbacks.labels(ns, model_name, outcome.reason).inc()
-            out.append(Claimed(remediation, claim))
-        return out
+            log.info("claimed incident %s/%s (playbook %s)", ns, step.incident, PLAYBOOK)
+            held[step.incident] = claim
+        return held

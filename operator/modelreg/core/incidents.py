@@ -9,7 +9,7 @@ no-op.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -167,10 +167,16 @@ def with_opening(status: IncidentStatus, body: Mapping[str, Any], now: datetime)
     )
 
 
-def count_into(body: Mapping[str, Any], snapshot_name: str, now: datetime) -> IncidentStatus | None:
-    """The status of the Incident ``body`` after counting ``snapshot_name``; None when already counted."""
-    status = IncidentStatus.model_validate(body.get("status") or {})
-    return counted_status(with_opening(status, body, now), snapshot_name, now)
+def count_into(body: Mapping[str, Any], snapshots: Sequence[str], now: datetime) -> IncidentStatus | None:
+    """The status of the Incident ``body`` after counting ``snapshots`` in order; None when
+    every one of them was counted already."""
+    status = with_opening(IncidentStatus.model_validate(body.get("status") or {}), body, now)
+    changed = False
+    for name in snapshots:
+        counted = counted_status(status, name, now)
+        if counted is not None:
+            status, changed = counted, True
+    return status if changed else None
 
 
 def counted_status(status: IncidentStatus, snapshot_name: str, now: datetime) -> IncidentStatus | None:

@@ -1,8 +1,17 @@
-"""The writes that end one model's pass, as data, in the kill-safe order (docs/architecture.md).
+"""The writes of one model's pass, as data, in the kill-safe order (docs/architecture.md).
 
-The engine decides a model's pass (snapshots evaluated, Incidents opened or
-counted, the lifecycle, the healer's and the manual rollbacks, serving and
-cards) and :func:`plan_writes` turns the outcome into a :class:`Writes` plan:
+A pass has two write phases, each decided before it is applied.
+
+**Opening** (:class:`Opening`), applied before anything that would record it:
+
+0. the Incidents the snapshots opened or were counted into (:func:`with_incident`:
+   one write per Incident however many snapshots it counts), then the claims the
+   built-in healer takes on the Incidents it will remediate. An Incident found
+   gone or a claim lost stops the pass; the queue runs the model again.
+
+**Writes** (:class:`Writes`): the engine decides the rest of the pass (the
+lifecycle, the healer's and the manual rollbacks, serving and cards) and
+:func:`plan_writes` turns the outcome into:
 
 1. version statuses, the versions leaving Production before the one entering it
    (a partial write never leaves two versions in Production; the first conflict
@@ -24,8 +33,61 @@ from datetime import datetime
 from typing import Any
 
 from modelreg.api.models import RegisteredModelStatus
+from modelreg.core.incidents import CountIncident, CreateIncident
 from modelreg.core.lifecycle import Event, fold_rollback_events
 from modelreg.core.remediation import Remediation
+
+
+@dataclass(frozen=True)
+class WriteIncident:
+    """Create the Incident ``name`` (when ``create``) and count ``snapshots`` into it, in order.
+
+    A create counts its trigger snapshot by itself; a create that finds the Incident
+    existing (a redelivery after a kill) counts the trigger as well.
+    """
+
+    version: str
+    version_uid: str
+    name: str
+    create: CreateIncident | None
+    snapshots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TakeClaim:
+    """The built-in healer claims ``incident`` before it rolls ``version`` back."""
+
+    incident: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Opening:
+    incidents: tuple[WriteIncident, ...]
+    claims: tuple[TakeClaim, ...] = ()
+
+    def steps(self) -> list[WriteIncident | TakeClaim]:
+        return [*self.incidents, *self.claims]
+
+
+def with_incident(
+    planned: Sequence[WriteIncident],
+    version: str,
+    version_uid: str,
+    decision: CreateIncident | CountIncident,
+    snapshot: str,
+) -> tuple[WriteIncident, ...]:
+    """``planned`` with ``decision`` about ``snapshot`` added: counts into an Incident already
+    planned join its write (one write however many snapshots a pass counts)."""
+    if isinstance(decision, CreateIncident):
+        return (*planned, WriteIncident(version, version_uid, decision.name, decision, ()))
+    for i, w in enumerate(planned):
+        if w.name == decision.name:
+            if snapshot in w.snapshots or (w.create is not None and w.create.spec.trigger.snapshot == snapshot):
+                return tuple(planned)
+            joined = WriteIncident(w.version, w.version_uid, w.name, w.create, (*w.snapshots, snapshot))
+            return (*planned[:i], joined, *planned[i + 1 :])
+    return (*planned, WriteIncident(version, version_uid, decision.name, None, (snapshot,)))
 
 
 @dataclass(frozen=True)
