@@ -4,7 +4,7 @@
 #   1. ruff check           operator/ tests/ benchmarks/
 #   2. ruff format --check  operator/ tests/ benchmarks/
 #   3. lint-imports         the import contracts in .importlinter (import-linter)
-#   4. mypy                 --strict on operator/modelreg and the benchmark helpers (pyproject [tool.mypy])
+#   4. mypy                 --strict on operator/modelreg and benchmarks/ (pyproject [tool.mypy])
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
