@@ -326,8 +326,14 @@ class Poller:
     async def _create(self, ns: str, snapshot: JSON) -> None:
         """Create the window's snapshot; AlreadyExists (another replica, an earlier run) is success."""
         try:
-            _, created = await self.client.create(path_for(GROUP, VERSION, "performancesnapshots", ns), snapshot)
+            body, created = await self.client.create(path_for(GROUP, VERSION, "performancesnapshots", ns), snapshot)
             WINDOWS.labels("Written" if created else "Exists").inc()
+            if created:
+                # Straight to the evaluation, without waiting for the watch to bring it back
+                # (the watch's copy, same resourceVersion, is then a no-op in the store).
+                body.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+                body.setdefault("kind", "PerformanceSnapshot")
+                self.engine.on_snapshot("ADDED", body)
         except ApiError as err:
             if err.not_found or err.forbidden:
                 log.warning("cannot create snapshot %s/%s: %s", ns, snapshot["metadata"]["name"], err)
