@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from tests.faults.conftest import Episode, FaultCluster, Operators, phase_of, stage_of
-from tests.integration.kit import Cluster, wait_for
+from tests.integration.kit import Cluster, apply_user_condition, wait_for
 
 GROUP, VERSION = "modelreg.io", "v1alpha1"
 
@@ -50,34 +50,7 @@ class UserWriter(threading.Thread):
         self.errors: list[str] = []
 
     def apply(self, plural: str, name: str, ctype: str, n: int) -> None:
-        kind = {"registeredmodels": "RegisteredModel", "incidents": "Incident"}[plural]
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": kind,
-            "metadata": {"name": name},
-            "status": {
-                "conditions": [
-                    {
-                        "type": ctype,
-                        "status": "True",
-                        "reason": "Probe",
-                        "message": f"n={n}",
-                        "lastTransitionTime": now_iso(),
-                    }
-                ]
-            },
-        }
-        self.k.custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            self.k.ns,
-            plural,
-            name,
-            body,
-            field_manager=f"user-{ctype.lower()}",
-            force=True,
-            _content_type="application/apply-patch+yaml",
-        )
+        apply_user_condition(self.k.custom, self.k.ns, plural, name, ctype, f"n={n}")
 
     def run(self) -> None:
         n = 0

@@ -261,3 +261,40 @@ class Cluster:
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def apply_user_condition(
+    custom: client.CustomObjectsApi, ns: str, plural: str, name: str, ctype: str, message: str
+) -> None:
+    """Another tool server-side-applying a status condition of its own type (field manager
+    ``user-<type>``), as the conflict tests' user does."""
+    from datetime import UTC, datetime
+
+    kind = {"registeredmodels": "RegisteredModel", "incidents": "Incident"}[plural]
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": kind,
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [
+                {
+                    "type": ctype,
+                    "status": "True",
+                    "reason": "Probe",
+                    "message": message,
+                    "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            ]
+        },
+    }
+    custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        ns,
+        plural,
+        name,
+        body,
+        field_manager=f"user-{ctype.lower()}",
+        force=True,
+        _content_type="application/apply-patch+yaml",
+    )

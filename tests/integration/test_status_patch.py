@@ -30,44 +30,17 @@ from modelreg.core.passplan import WriteIncident
 from modelreg.core.policy import Defaults
 from modelreg.core.statuspatch import guarded_status_ops
 from modelreg.kube.client import ApiError, KubeClient
-from tests.integration.kit import Cluster, model_body
+from tests.integration.kit import Cluster, apply_user_condition, model_body
 
 
 def _user_applies(custom: client.CustomObjectsApi, ns: str, plural: str, name: str, ctype: str) -> Callable[[], int]:
-    """A user's tool server-side-applying its own condition; returns a counter of its writes."""
+    """A user's tool server-side-applying its own condition; each call writes ``n=<count>``."""
     n = 0
-    kind = {"registeredmodels": "RegisteredModel", "incidents": "Incident"}[plural]
 
     def write() -> int:
         nonlocal n
         n += 1
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": kind,
-            "metadata": {"name": name},
-            "status": {
-                "conditions": [
-                    {
-                        "type": ctype,
-                        "status": "True",
-                        "reason": "Probe",
-                        "message": f"n={n}",
-                        "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    }
-                ]
-            },
-        }
-        custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            ns,
-            plural,
-            name,
-            body,
-            field_manager=f"user-{ctype.lower()}",
-            force=True,
-            _content_type="application/apply-patch+yaml",
-        )
+        apply_user_condition(custom, ns, plural, name, ctype, f"n={n}")
         return n
 
     return write
