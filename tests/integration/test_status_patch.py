@@ -15,7 +15,8 @@ session's operator leaves alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,15 @@ def _user_condition(body: dict[str, Any], ctype: str) -> str | None:
     return None
 
 
+@contextlib.asynccontextmanager
+async def _engine() -> AsyncIterator[Engine]:
+    """An engine in this process (no healer), on the kubeconfig in KUBECONFIG."""
+    info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+    assert info is not None
+    async with KubeClient(info) as kc:
+        yield Engine(kc, Settings(defaults=Defaults(), identity="status-patch", builtin_healer=False))
+
+
 def test_a_user_writing_before_every_write_does_not_starve_the_version_status(
     kube: Any, custom: client.CustomObjectsApi, iso_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -65,10 +75,8 @@ def test_a_user_writing_before_every_write_does_not_starve_the_version_status(
     read = k.rm("st-1")  # the operator's read: status holds only the user's condition
 
     async def scenario() -> None:
-        info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
-        assert info is not None
-        async with KubeClient(info) as kc:
-            engine = Engine(kc, Settings(defaults=Defaults(), identity="status-patch", builtin_healer=False))
+        async with _engine() as engine:
+            kc = engine.client
             checked: list[str] = []
             merge_patch = kc.merge_patch
 
@@ -111,11 +119,11 @@ def test_the_guarded_patch_refuses_a_field_changed_since_the_read(
     assert ops is not None and {"op": "test", "path": "/status/stage", "value": "Development"} in ops
 
     async def scenario() -> ApiError:
-        info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
-        assert info is not None
-        async with KubeClient(info) as kc:
+        async with _engine() as engine:
             with pytest.raises(ApiError) as caught:
-                await kc.json_patch(f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/registeredmodels/sr-1/status", ops)
+                await engine.client.json_patch(
+                    f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/registeredmodels/sr-1/status", ops
+                )
             return caught.value
 
     err = asyncio.run(scenario())
@@ -155,10 +163,8 @@ def test_a_user_acknowledging_before_every_write_does_not_starve_the_count(
     now = datetime.now(UTC)
 
     async def scenario() -> None:
-        info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
-        assert info is not None
-        async with KubeClient(info) as kc:
-            engine = Engine(kc, Settings(defaults=Defaults(), identity="status-patch", builtin_healer=False))
+        async with _engine() as engine:
+            kc = engine.client
             body = k.get("incidents", "ic-inc")
             body.update(apiVersion=f"{GROUP}/{VERSION}", kind="Incident")
             engine.store.upsert_incident(body)
