@@ -67,7 +67,7 @@ def material(body: JSON) -> tuple[Any, ...]:
     """
     meta = body.get("metadata", {})
     status = dict(body.get("status") or {})
-    conditions = [c for c in status.pop("conditions", None) or [] if c.get("type") in RM_CONDITION_TYPES]
+    conditions = [c for c in status.pop("conditions", None) or [] if is_ours(c)]
     # The store drops kubectl's last-applied copy (see store.trim); a listed body still has it.
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
     return (meta.get("generation"), annotations, body.get("spec"), status, conditions)

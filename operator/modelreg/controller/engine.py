@@ -211,8 +211,6 @@ class _Pass:
     incident_writes: tuple[WriteIncident, ...] = ()
     #: Version → its episode's Incident as it will be once they are written.
     episodes: dict[str, inc.EpisodeIncident] = field(default_factory=dict)
-    #: Incident → severity, for the versions' ``status.incident``.
-    severities: dict[str, str] = field(default_factory=dict)
     #: Version → the Incident this pass opens for it, as it will be once created.
     planned_open: dict[str, IncidentRec] = field(default_factory=dict)
 
@@ -502,7 +500,6 @@ class Engine:
         p.incident_writes = with_incident(p.incident_writes, view.name, view.uid, decision, rec.name)
         if isinstance(decision, inc.CreateIncident):
             p.planned_open[name] = IncidentRec(planned_incident(p.ns, decision, p.now))
-            p.severities[decision.name] = decision.spec.severity
             p.episodes[name] = inc.EpisodeIncident(name=decision.name, phase="Open", snapshots=(rec.name,))
             p.opened.append(rec)
             p.events.append(
@@ -515,15 +512,12 @@ class Engine:
             )
         elif episode is not None:
             p.episodes[name] = replace(episode, snapshots=(*episode.snapshots, rec.name))
-        severity = p.severities.get(decision.name) or self._severity(p.ns, decision.name)
-        if severity is not None:
-            ref = IncidentRef(name=decision.name, severity=severity)  # type: ignore[arg-type]
+        held = p.planned_open.get(name)
+        if held is None or held.name != decision.name:
+            held = self.store.incidents.get((p.ns, decision.name))
+        if held is not None:
+            ref = IncidentRef(name=decision.name, severity=held.body["spec"]["severity"])
             p.statuses[name] = p.statuses[name].model_copy(update={"incident": ref})
-
-    def _severity(self, ns: str, incident: str) -> str | None:
-        """The severity of a stored Incident."""
-        held = self.store.incidents.get((ns, incident))
-        return str(held.body["spec"]["severity"]) if held is not None else None
 
     def _open_incident(self, p: _Pass, name: str) -> IncidentRec | None:
         """The open Incident of version ``name``: one this pass opens, else the stored one."""

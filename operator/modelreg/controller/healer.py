@@ -107,7 +107,7 @@ class Healer:
         return out
 
     async def take(
-        self, ns: str, model_name: str, steps: Sequence[TakeClaim], now: datetime, seen: dict[str, Any] | None = None
+        self, ns: str, model_name: str, steps: Sequence[TakeClaim], now: datetime, seen: dict[str, Any]
     ) -> dict[str, Claim] | None:
         """Take the planned claims: Incident name → claim held; None when one was lost to
         another healer or the model changed under us since the pass read it (``seen``: name →
@@ -122,11 +122,9 @@ class Healer:
             # The claim and the re-read of the model are independent requests: one round
             # trip for both on the remediation path. A change after the re-read still
             # fails the resourceVersion-checked version writes that follow.
-            claiming = self.healing.claim(rec.body, now=now)
-            if seen is None:
-                claim, moved = await claiming, False
-            else:
-                claim, moved = await asyncio.gather(claiming, self.reread(ns, model_name, seen))
+            claim, moved = await asyncio.gather(
+                self.healing.claim(rec.body, now=now), self.reread(ns, model_name, seen)
+            )
             if claim is None:
                 log.info("claim of incident %s/%s lost a race; looking again", ns, step.incident)
                 self.queue.schedule(("model", ns, model_name))
